@@ -1,0 +1,3 @@
+from c66d.cli import main
+
+raise SystemExit(main())

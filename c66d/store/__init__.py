@@ -1,0 +1,30 @@
+"""The one store: all SQL lives in this package, one module per area."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from c66d.store.core import AuditEntry, AuditStore, MetaStore, Server, ServerStore
+from c66d.store.db import Database
+
+__all__ = ["AuditEntry", "Server", "Store"]
+
+
+class Store:
+    """Typed access to c66d's state. Areas hang off it: `store.servers`, `store.audit`, ..."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = Database(path)
+        self.meta = MetaStore(self.db)
+        self.servers = ServerStore(self.db)
+        self.audit = AuditStore(self.db)
+
+    async def open(self) -> None:
+        await self.db.open()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def ping(self) -> bool:
+        row = await self.db.fetchone("SELECT 1")
+        return row is not None

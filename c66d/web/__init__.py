@@ -1,0 +1,33 @@
+"""The web door: templates, static files, the status API and the UI pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from c66d import __version__
+from c66d.web import pages, status
+from c66d.web.access import access
+
+STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+
+
+@access("public")
+async def favicon(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC_DIR / "favicon.svg")
+
+
+def setup(app: web.Application) -> None:
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("c66d.web", "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+    )
+    env.globals["version"] = __version__
+    status.setup(app)
+    pages.setup(app)
+    app.router.add_get("/favicon.ico", favicon, name="ui.favicon")
+    app.router.add_static("/static/", STATIC_DIR, name="static")  # public, like every asset
