@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from c66d.store.builds import BuildStore
 from c66d.store.core import AuditEntry, AuditStore, MetaStore, Server, ServerStore
 from c66d.store.db import Database
 
@@ -18,6 +19,7 @@ class Store:
         self.meta = MetaStore(self.db)
         self.servers = ServerStore(self.db)
         self.audit = AuditStore(self.db)
+        self.builds = BuildStore(self.db)
 
     async def open(self) -> None:
         await self.db.open()
