@@ -13,7 +13,7 @@ from c66d.config import Config
 from c66d.datadir import DataDir
 from c66d.events import EventBus
 from c66d.keys import CONFIG, DATA_DIR, EVENTS, LISTENERS, STATUS_PROBES, STORE, Listeners
-from c66d.store import Store
+from c66d.store import SecretBox, Store
 from c66d.web.errors import error_middleware
 
 # Request bodies above this are refused; registry uploads stream and are not bound by it.
@@ -36,7 +36,8 @@ def create_app(config: Config, listeners: Listeners | None = None) -> web.Applic
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
     app[CONFIG] = config
     app[DATA_DIR] = data_dir
-    app[STORE] = Store(data_dir.database)
+    box = SecretBox.from_file(data_dir.keys / "secret.key", config.secret_key)
+    app[STORE] = Store(data_dir.database, box)
     app[EVENTS] = EventBus()
     app[STATUS_PROBES] = {}
     app[LISTENERS] = listeners or Listeners(http=config.http)

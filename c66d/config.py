@@ -122,6 +122,8 @@ SETTINGS: tuple[Setting, ...] = (
             "images per service each server keeps for rollbacks"),
     Setting("session_ttl", _parse_non_negative_float, 12 * 3600.0,
             "seconds a UI session lasts"),
+    Setting("secret_key", str, "",
+            "Fernet key sealing secret stack variables (default: made in DATA_DIR/keys)"),
 )
 SETTINGS_BY_NAME: Mapping[str, Setting] = {s.name: s for s in SETTINGS}
 
@@ -147,6 +149,7 @@ class Config:
     server_down_grace: float = 30.0
     images_kept: int = 3
     session_ttl: float = 12 * 3600.0
+    secret_key: str = field(default="", repr=False)
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
@@ -156,7 +159,7 @@ class Config:
         out: dict[str, str] = {}
         for s in SETTINGS:
             value = getattr(self, s.name)
-            if s.name == "admin_password":
+            if s.name in {"admin_password", "secret_key"}:
                 out[s.name] = "***" if value else ""
             elif isinstance(value, tuple):
                 out[s.name] = ",".join(value)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from c66d.errors import Unavailable
 from c66d.keys import CONFIG, EVENTS, STATUS_PROBES, STORE
+from c66d.orchestrator import routes_stacks
 from c66d.orchestrator.engines import Engines
 
 ENGINES = web.AppKey("engines", Engines)
@@ -45,6 +46,7 @@ async def _engines_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_engines_ctx)
+    routes_stacks.setup(app)
 
     async def probe() -> dict[str, Any]:
         return await check_local(app)

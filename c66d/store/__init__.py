@@ -7,18 +7,22 @@ from pathlib import Path
 from c66d.store.builds import BuildStore
 from c66d.store.core import AuditEntry, AuditStore, MetaStore, Server, ServerStore
 from c66d.store.db import Database
+from c66d.store.secretbox import SecretBox
+from c66d.store.stacks import EnvVar, Stack, StackStore
 
-__all__ = ["AuditEntry", "Server", "Store"]
+__all__ = ["AuditEntry", "EnvVar", "SecretBox", "Server", "Stack", "Store"]
 
 
 class Store:
     """Typed access to c66d's state. Areas hang off it: `store.servers`, `store.audit`, ..."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, box: SecretBox | None = None) -> None:
         self.db = Database(path)
+        self.box = box or SecretBox.ephemeral()
         self.meta = MetaStore(self.db)
         self.servers = ServerStore(self.db)
         self.audit = AuditStore(self.db)
+        self.stacks = StackStore(self.db, self.box)
         self.builds = BuildStore(self.db)
 
     async def open(self) -> None:
