@@ -7,6 +7,7 @@ from pathlib import Path
 from c66d.store.builds import BuildStore
 from c66d.store.core import AuditEntry, AuditStore, MetaStore, Server, ServerStore
 from c66d.store.db import Database
+from c66d.store.registry import RegistryStore
 from c66d.store.secretbox import SecretBox
 from c66d.store.stacks import EnvVar, Stack, StackStore
 
@@ -24,6 +25,7 @@ class Store:
         self.audit = AuditStore(self.db)
         self.stacks = StackStore(self.db, self.box)
         self.builds = BuildStore(self.db)
+        self.registry = RegistryStore(self.db)
 
     async def open(self) -> None:
         await self.db.open()
