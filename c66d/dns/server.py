@@ -6,28 +6,44 @@ import asyncio
 import logging
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from c66d.config import HostPort
 
 log = logging.getLogger("c66d.dns")
 
-# (packet, caller address, over TCP) -> reply bytes, or None to answer nothing
-Answer = Callable[[bytes, str, bool], bytes | None]
+# (packet, caller address, over TCP) -> reply bytes, None to answer nothing, or a coroutine
+# giving either (names forwarded upstream)
+Answer = Callable[[bytes, str, bool], bytes | Coroutine[Any, Any, bytes | None] | None]
 
 
 class _Udp(asyncio.DatagramProtocol):
     def __init__(self, answer: Answer) -> None:
         self.answer = answer
         self.transport: asyncio.DatagramTransport | None = None
+        self.pending: set[asyncio.Task[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
 
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        reply = self.answer(data, str(addr[0]), False)
-        if reply is not None and self.transport is not None:
-            self.transport.sendto(reply, addr)
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        try:
+            reply = self.answer(data, addr[0], False)
+        except Exception:  # a bug must cost one answer, not the listener
+            log.exception("DNS answer failed")
+            return
+        if type(reply) is bytes:
+            self.transport.sendto(reply, addr)  # type: ignore[union-attr]
+        elif reply is not None and not isinstance(reply, bytes):
+            task = asyncio.ensure_future(self._later(reply, addr))
+            self.pending.add(task)
+            task.add_done_callback(self.pending.discard)
+
+    async def _later(self, reply: Coroutine[Any, Any, bytes | None], addr: tuple[Any, ...]) -> None:
+        data = await reply
+        if data is not None and self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(data, addr)
 
 
 class DnsListeners:
@@ -39,6 +55,7 @@ class DnsListeners:
         self.bound: HostPort | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> HostPort:
         loop = asyncio.get_running_loop()
@@ -72,6 +89,10 @@ class DnsListeners:
         return self.bound
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
         peer = writer.get_extra_info("peername")
         caller = str(peer[0]) if peer else ""
         try:
@@ -79,19 +100,28 @@ class DnsListeners:
                 header = await asyncio.wait_for(reader.readexactly(2), timeout=10)
                 (length,) = struct.unpack("!H", header)
                 packet = await asyncio.wait_for(reader.readexactly(length), timeout=10)
-                reply = self.answer(packet, caller, True)
+                answered = self.answer(packet, caller, True)
+                reply = answered if not asyncio.iscoroutine(answered) else await answered
                 if reply is None:
                     break
                 writer.write(struct.pack("!H", len(reply)) + reply)
                 await writer.drain()
         except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
             pass
+        except Exception:  # a bug must cost one connection, not the listener
+            log.exception("DNS answer over TCP failed")
         finally:
             writer.close()
 
     async def stop(self) -> None:
         if self._udp is not None:
             self._udp.close()
+            protocol = self._udp.get_protocol()
+            if isinstance(protocol, _Udp):
+                for task in list(protocol.pending):
+                    task.cancel()
         if self._tcp is not None:
             self._tcp.close()
+            for task in list(self._connections):
+                task.cancel()
             await self._tcp.wait_closed()

@@ -1,0 +1,175 @@
+"""c66d's DNS server against dnsmasq, same 1000 names, same machine, one run.
+
+    .venv/bin/python bench/dns.py [--seconds 10] [--names 1000]
+
+Each server runs pinned to one core (taskset), dnsperf to another. c66d runs its real DNS
+listeners and table on uvloop in a child process fed with the names the way the event bus would
+(container.healthy); dnsmasq serves the same names from an addn-hosts file, no upstreams, in the
+foreground. Prints queries per second at saturation and the unloaded latency for both, and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ZONE = "c66.internal"
+
+
+def names(count: int) -> list[tuple[str, str]]:
+    """(service name, address) for `count` one-container services of the stack `bench`."""
+    return [(f"svc{i}.bench.{ZONE}", f"10.66.{i // 250}.{i % 250 + 1}") for i in range(count)]
+
+
+def free_port() -> int:
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise OSError("no free port")
+
+
+async def serve_c66d(port: int, count: int) -> None:
+    """Child process: c66d's DNS (table, resolver, listeners) fed by container.healthy events."""
+    from c66d.config import HostPort
+    from c66d.dns.feed import apply_event
+    from c66d.dns.resolver import Resolver
+    from c66d.dns.server import DnsListeners
+    from c66d.dns.table import DnsTable
+
+    table = DnsTable(ZONE, 5, "10.66.0.0/16")
+    for i, (_, address) in enumerate(names(count)):
+        apply_event(table, "container.healthy", {
+            "id": f"c{i}", "name": f"bench-svc{i}-1", "stack": "bench", "service": f"svc{i}",
+            "server": "local", "address": address, "version": 1, "ports": []})
+    resolver = Resolver(table)
+    table.zone  # noqa: B018 - compile once before the clock starts
+    listeners = DnsListeners(HostPort("127.0.0.1", port), resolver.answer)
+    await listeners.start()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    print("ready", flush=True)
+    await stop.wait()
+    await listeners.stop()
+
+
+def start_c66d(port: int, count: int, core: int) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        ["taskset", "-c", str(core), sys.executable, __file__, "--child", str(port), str(count)],
+        stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        proc.kill()
+        raise SystemExit("c66d's DNS did not start")
+    return proc
+
+
+def start_dnsmasq(port: int, count: int, core: int, work: Path) -> subprocess.Popen[str]:
+    hosts = work / "hosts"
+    hosts.write_text("".join(f"{address} {name}\n" for name, address in names(count)))
+    proc = subprocess.Popen(
+        ["taskset", "-c", str(core), "dnsmasq", "--keep-in-foreground", "--no-resolv",
+         "--no-hosts", f"--addn-hosts={hosts}", f"--port={port}", "--listen-address=127.0.0.1",
+         "--bind-interfaces", f"--local=/{ZONE}/", "--cache-size=10000", "--pid-file=",
+         "--user=root", "--log-facility=-"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    wait_answering(port)
+    return proc
+
+
+def wait_answering(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+short", "+time=1",
+                              "+tries=1", f"svc0.bench.{ZONE}"], capture_output=True, text=True)
+        if out.stdout.strip():
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"nothing answers on port {port}")
+
+
+def dnsperf(port: int, queries: Path, seconds: float, core: int, outstanding: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["taskset", "-c", str(core), "dnsperf", "-s", "127.0.0.1", "-p", str(port),
+         "-d", str(queries), "-l", str(seconds), "-q", str(outstanding), "-t", "2"],
+        capture_output=True, text=True, check=True).stdout
+    qps = float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    latency = float(re.search(r"Average Latency \(s\):\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lost = int(re.search(r"Queries lost:\s+(\d+)", out).group(1))  # type: ignore[union-attr]
+    return {"qps": qps, "latency_us": latency * 1e6, "lost": lost}
+
+
+def measure(name: str, port: int, queries: Path, seconds: float, core: int) -> dict[str, float]:
+    dnsperf(port, queries, 1, core, 100)  # warm up
+    loaded = dnsperf(port, queries, seconds, core, 100)
+    unloaded = dnsperf(port, queries, max(2.0, seconds / 3), core, 1)
+    print(f"{name:8} {loaded['qps']:10.0f} qps  (lost {loaded['lost']:.0f})   "
+          f"latency loaded {loaded['latency_us']:7.0f} us   unloaded {unloaded['latency_us']:5.0f} us",
+          flush=True)
+    return {"qps": loaded["qps"], "unloaded_us": unloaded["latency_us"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--names", type=int, default=1000)
+    parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        import uvloop
+        uvloop.run(serve_c66d(*args.child))
+        return 0
+    for tool in ("dnsperf", "dnsmasq", "taskset", "dig"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed (run scripts/install)")
+    cores = sorted(os.sched_getaffinity(0))
+    server_core, load_core = cores[0], cores[-1]
+    print(f"{args.names} names, {args.seconds:.0f} s per run; servers on core {server_core}, "
+          f"dnsperf on core {load_core}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="c66d-bench-dns-") as tmp:
+        work = Path(tmp)
+        queries = work / "queries"
+        queries.write_text("".join(f"{name} A\n" for name, _ in names(args.names)))
+        results = {}
+        for name, start in (("c66d", start_c66d), ("dnsmasq", None)):
+            port = free_port()
+            proc = (start_c66d(port, args.names, server_core) if start else
+                    start_dnsmasq(port, args.names, server_core, work))
+            try:
+                wait_answering(port)
+                results[name] = measure(name, port, queries, args.seconds, load_core)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+    ours, theirs = results["c66d"], results["dnsmasq"]
+    print(f"ratio    qps c66d/dnsmasq = {ours['qps'] / theirs['qps']:.2f} (goal >= 0.8)   "
+          f"unloaded latency c66d/dnsmasq = {ours['unloaded_us'] / theirs['unloaded_us']:.2f} "
+          "(goal <= 2)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
