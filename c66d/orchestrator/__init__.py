@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
 from c66d.errors import Unavailable
-from c66d.keys import CONFIG, EVENTS, STATUS_PROBES, STORE
-from c66d.orchestrator import routes_stacks
+from c66d.keys import CONFIG, DATA_DIR, EVENTS, LISTENERS, STATUS_PROBES, STORE
+from c66d.orchestrator import routes_deploy, routes_servers, routes_stacks
+from c66d.orchestrator.deployments import Deployer
 from c66d.orchestrator.engines import Engines
+from c66d.orchestrator.reach import Reach
+from c66d.orchestrator.routes_deploy import DEPLOYER
+from c66d.orchestrator.servers import SERVERS, Servers
+from c66d.orchestrator.ssh import load_or_create_client_key
 
 ENGINES = web.AppKey("engines", Engines)
 
@@ -40,15 +46,64 @@ async def _engines_ctx(app: web.Application) -> AsyncIterator[None]:
     engines = Engines(app[CONFIG].docker_url)
     app[ENGINES] = engines
     await check_local(app)
+    servers = await _make_servers(app, engines)
+    app[SERVERS] = servers
+    await servers.start()
     yield
+    await servers.close()
     await engines.close()
+
+
+async def _make_servers(app: web.Application, engines: Engines) -> Servers:
+    instance = await app[STORE].meta.get("instance_id") or "c66d"
+    key = await asyncio.to_thread(load_or_create_client_key, app[DATA_DIR].keys,
+                                  f"c66d@{instance}")
+
+    def registry_port() -> int | None:
+        http = app[LISTENERS].http
+        return http.port if http is not None and http.port else None
+
+    return Servers(app[STORE], app[EVENTS], engines, key, app[DATA_DIR].root,
+                   app[CONFIG].server_down_grace, registry_port)
+
+
+async def servers_probe(app: web.Application) -> dict[str, Any]:
+    """c66d's SSH public key and how many servers are up."""
+    servers = await app[STORE].servers.all()
+    down = [s.name for s in servers if s.state != "up"]
+    result: dict[str, Any] = {"state": "degraded" if down else "ok",
+                              "up": len(servers) - len(down), "down": down}
+    if SERVERS in app:
+        result["public_key"] = app[SERVERS].public_key
+    return result
+
+
+async def _deployer_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Rollouts: reach servers through the engines; unfinished ones from before are closed."""
+    http = app[LISTENERS].http
+    reach = Reach(app[ENGINES], http.port if http is not None else 0)
+    password = app[CONFIG].admin_password
+    auth = {"username": "admin", "password": password, "serveraddress": reach.registry}
+    deployer = Deployer(app[STORE], app[EVENTS], reach, auth if password else None)
+    app[DEPLOYER] = deployer
+    await deployer.recover()
+    yield
+    await deployer.close()
 
 
 def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_engines_ctx)
+    app.cleanup_ctx.append(_deployer_ctx)
     routes_stacks.setup(app)
+    routes_deploy.setup(app)
+    routes_servers.setup(app)
 
     async def probe() -> dict[str, Any]:
         return await check_local(app)
 
     app[STATUS_PROBES]["orchestrator"] = probe
+
+    async def probe_servers() -> dict[str, Any]:
+        return await servers_probe(app)
+
+    app[STATUS_PROBES]["servers"] = probe_servers

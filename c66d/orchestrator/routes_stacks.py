@@ -6,6 +6,7 @@ from aiohttp import web
 
 from c66d.keys import EVENTS, LISTENERS, STORE
 from c66d.orchestrator import stacks
+from c66d.orchestrator.routes_deploy import DEPLOYER
 from c66d.web.access import access
 from c66d.web.api import json_response, read_json
 
@@ -96,7 +97,9 @@ async def scale_service(request: web.Request) -> web.Response:
     count = await stacks.scale(request.app[STORE], name, service, body.get("count"))
     await _record(request, "service.scale", name, service=service, count=count)
     request.app[EVENTS].publish("service.scaled", stack=name, service=service, count=count)
-    return json_response({"stack": name, "service": service, "count": count})
+    deployment = await request.app[DEPLOYER].rescale(name, actor="admin")
+    return json_response({"stack": name, "service": service, "count": count,
+                          "deployment": deployment.id if deployment else None})
 
 
 def setup(app: web.Application) -> None:

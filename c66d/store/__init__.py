@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from c66d.store.auth import AuthStore
 from c66d.store.builds import BuildStore
 from c66d.store.core import AuditEntry, AuditStore, MetaStore, Server, ServerStore
+from c66d.store.credentials import CredentialStore
 from c66d.store.db import Database
+from c66d.store.deployments import (
+    ContainerRecord,
+    ContainerStore,
+    Deployment,
+    DeploymentStore,
+    Step,
+)
 from c66d.store.registry import RegistryStore
 from c66d.store.secretbox import SecretBox
 from c66d.store.stacks import EnvVar, Stack, StackStore
 
-__all__ = ["AuditEntry", "EnvVar", "SecretBox", "Server", "Stack", "Store"]
+__all__ = [
+    "AuditEntry", "ContainerRecord", "Deployment", "EnvVar", "SecretBox", "Server", "Stack",
+    "Step", "Store",
+]
 
 
 class Store:
@@ -23,7 +35,11 @@ class Store:
         self.meta = MetaStore(self.db)
         self.servers = ServerStore(self.db)
         self.audit = AuditStore(self.db)
+        self.auth = AuthStore(self.db)
+        self.credentials = CredentialStore(self.db)
         self.stacks = StackStore(self.db, self.box)
+        self.deployments = DeploymentStore(self.db)
+        self.containers = ContainerStore(self.db)
         self.builds = BuildStore(self.db)
         self.registry = RegistryStore(self.db)
 

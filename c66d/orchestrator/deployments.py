@@ -1,0 +1,132 @@
+"""Start deployments and rollbacks; one rollout per stack at a time, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from c66d.errors import Invalid
+from c66d.events import EventBus
+from c66d.orchestrator.errors import ImageUnavailable
+from c66d.orchestrator.reach import Reach
+from c66d.orchestrator.rollout import Rollout
+from c66d.orchestrator.stacks import desired_counts, spec_of
+from c66d.store import Deployment, Stack, Store
+
+log = logging.getLogger("c66d.deployments")
+
+INTERRUPTED = "c66d stopped during the rollout"
+
+
+class Deployer:
+    """Owns the rollout tasks. Requests for one stack queue behind its lock, FIFO."""
+
+    def __init__(self, store: Store, events: EventBus, reach: Reach,
+                 registry_auth: dict[str, str] | None = None) -> None:
+        self.store, self.events, self.reach = store, events, reach
+        self.registry_auth = registry_auth
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def images(self, stack: Stack) -> dict[str, str]:
+        """The image of every service: its `image:`, or the newest successful build."""
+        images: dict[str, str] = {}
+        for name, service in spec_of(stack).services.items():
+            if not service.builds:
+                images[name] = service.image
+                continue
+            build = await self.store.builds.latest_succeeded(stack.name, name)
+            if build is None or not build.digest:
+                raise ImageUnavailable(
+                    f"service {name} has no successful build yet: "
+                    f"run `c66d build {stack.name} {name}` first")
+            images[name] = f"{self.reach.registry}/{stack.name}/{name}@{build.digest}"
+        return images
+
+    async def deploy(self, stack_name: str, *, actor: str = "") -> Deployment:
+        stack = await self.store.stacks.get(stack_name)
+        snapshot = {
+            "service_yml": stack.service_yml,
+            "images": await self.images(stack),
+            "counts": await desired_counts(self.store, stack),
+        }
+        return await self._start(stack_name, snapshot, actor=actor)
+
+    async def rollback(self, stack_name: str, number: Any = None, *,
+                       actor: str = "") -> Deployment:
+        """A new deployment with the spec and images of an earlier one (default: the last
+        successful one before the current)."""
+        if number is None:
+            done = [d for d in await self.store.deployments.for_stack(stack_name, limit=100)
+                    if d.status == "succeeded"]
+            if len(done) < 2:
+                raise Invalid(f"stack {stack_name!r} has no earlier successful deployment")
+            target = done[1]
+        else:
+            if not isinstance(number, int) or isinstance(number, bool):
+                raise Invalid("deployment must be a deployment number",
+                              detail={"field": "deployment"})
+            target = await self.store.deployments.by_number(stack_name, number)
+        stack = await self.store.stacks.get(stack_name)
+        snapshot = {**target.snapshot, "counts": await desired_counts(self.store, stack)}
+        return await self._start(stack_name, snapshot, actor=actor, rollback_of=target.number)
+
+    async def rescale(self, stack_name: str, *, actor: str = "") -> Deployment | None:
+        """Apply new container counts with the images of the last successful deployment."""
+        last = await self.store.deployments.last_succeeded(stack_name)
+        if last is None:
+            return None
+        stack = await self.store.stacks.get(stack_name)
+        snapshot = {**last.snapshot, "counts": await desired_counts(self.store, stack)}
+        return await self._start(stack_name, snapshot, actor=actor)
+
+    async def _start(self, stack: str, snapshot: dict[str, Any], *, actor: str,
+                     rollback_of: int | None = None) -> Deployment:
+        deployment = await self.store.deployments.create(stack, snapshot, actor=actor,
+                                                         rollback_of=rollback_of)
+        task = asyncio.create_task(self._run(deployment), name=f"rollout-{stack}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return deployment
+
+    async def _run(self, deployment: Deployment) -> None:
+        lock = self._locks.setdefault(deployment.stack, asyncio.Lock())
+        async with lock:
+            try:
+                await Rollout(self.store, self.events, self.reach, deployment,
+                              self.registry_auth).run()
+            except asyncio.CancelledError:
+                await self.store.deployments.set_status(deployment.id, "failed", INTERRUPTED)
+                raise
+
+    async def wait_idle(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def recover(self) -> list[int]:
+        """At start: deployments a previous process left unfinished are marked failed."""
+        ids = []
+        for deployment in await self.store.deployments.unfinished():
+            await self.store.deployments.set_status(deployment.id, "failed", INTERRUPTED)
+            await self.store.deployments.add_step(deployment.id, "finish", status="failed",
+                                                  message=INTERRUPTED)
+            ids.append(deployment.id)
+        return ids
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def deployment_view(deployment: Deployment) -> dict[str, Any]:
+    snap = deployment.snapshot
+    return {
+        "id": deployment.id, "stack": deployment.stack, "number": deployment.number,
+        "status": deployment.status, "reason": deployment.reason,
+        "rollback_of": deployment.rollback_of, "actor": deployment.actor,
+        "images": snap.get("images", {}), "counts": snap.get("counts", {}),
+        "created_at": deployment.created_at, "started_at": deployment.started_at,
+        "finished_at": deployment.finished_at,
+    }

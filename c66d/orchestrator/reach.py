@@ -1,0 +1,38 @@
+"""How the orchestrator reaches a server: its Docker engine, TCP to its containers, its registry.
+
+One interface for the local engine and for servers over SSH.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import aiodocker
+
+from c66d.orchestrator.engines import Engines
+
+RemoteDial = Callable[[str, str, int],
+                      Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+
+
+class Reach:
+    def __init__(self, engines: Engines, registry_port: int) -> None:
+        self.engines = engines
+        self.registry_port = registry_port
+        self.remote_dial: RemoteDial | None = None  # set by the SSH connection manager
+
+    def docker(self, server: str) -> aiodocker.Docker:
+        return self.engines.client(server)
+
+    async def dial(self, server: str, host: str, port: int
+                   ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A TCP stream to host:port as seen from the server (an SSH tunnel when remote)."""
+        if server == "local" or self.remote_dial is None:
+            return await asyncio.open_connection(host, port)
+        return await self.remote_dial(server, host, port)
+
+    @property
+    def registry(self) -> str:
+        """The built-in registry as every server's engine reaches it (its own loopback)."""
+        return f"127.0.0.1:{self.registry_port}"

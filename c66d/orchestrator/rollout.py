@@ -1,0 +1,301 @@
+"""Carry out one deployment: service by service in `requires` order, zero downtime.
+
+Start the new containers, wait for their health, publish them, then drain and remove the old
+ones. A failed health check removes the new containers and leaves the old ones serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import Any
+
+import aiodocker
+
+from c66d.events import EventBus
+from c66d.logs import get_logger
+from c66d.orchestrator.containers import MANAGED, ContainerSpec, container_spec, one_off_spec
+from c66d.orchestrator.envrefs import resolve
+from c66d.orchestrator.errors import (
+    HealthCheckFailed,
+    ImageUnavailable,
+    NoServerFits,
+    RolloutFailed,
+)
+from c66d.orchestrator.health import HealthResult, wait_healthy
+from c66d.orchestrator.plan import Running, ServerSlot, eligible, plan_service
+from c66d.orchestrator.reach import Reach
+from c66d.orchestrator.servicefile import parse_service_file
+from c66d.orchestrator.spec import ServiceSpec, StackSpec
+from c66d.store import ContainerRecord, Deployment, Store
+
+LOG_LINES = 20
+
+
+def container_address(info: dict[str, Any]) -> str:
+    settings = info.get("NetworkSettings") or {}
+    if settings.get("IPAddress"):
+        return str(settings["IPAddress"])
+    for network in (settings.get("Networks") or {}).values():
+        if network.get("IPAddress"):
+            return str(network["IPAddress"])
+    return ""
+
+
+class Rollout:
+    def __init__(self, store: Store, events: EventBus, reach: Reach, deployment: Deployment,
+                 registry_auth: dict[str, str] | None = None) -> None:
+        self.store, self.events, self.reach = store, events, reach
+        self.deployment = deployment
+        self.stack = deployment.stack
+        self.registry_auth = registry_auth
+        self.log = get_logger("c66d.rollout", stack=self.stack, deployment=deployment.number)
+        snapshot = deployment.snapshot
+        self.spec: StackSpec = parse_service_file(snapshot["service_yml"])
+        self.images: dict[str, str] = snapshot["images"]
+        self.counts: dict[str, int] = snapshot["counts"]
+        self.env: dict[str, str] = {}
+
+    async def step(self, action: str, *, service: str = "", server: str = "",
+                   status: str = "ok", message: str = "") -> None:
+        await self.store.deployments.add_step(self.deployment.id, action, service=service,
+                                              server=server, status=status, message=message)
+        self.events.publish("deployment.step", deployment=self.deployment.id, stack=self.stack,
+                            number=self.deployment.number, step=action, service=service,
+                            server=server, status=status, message=message)
+        self.log.info("%s %s %s %s", action, service, server, message)
+
+    async def run(self) -> None:
+        await self.store.deployments.set_status(self.deployment.id, "running")
+        self.events.publish("deployment.started", deployment=self.deployment.id,
+                            stack=self.stack, number=self.deployment.number)
+        self.env = await self.store.stacks.env(self.stack)
+        try:
+            for name in self.spec.start_order():
+                await self.roll_service(self.spec.services[name])
+        except RolloutFailed as exc:
+            await self.finish("failed", exc.message)
+            return
+        except Exception as exc:  # an engine or store failure is this deployment's failure
+            self.log.exception("rollout crashed")
+            await self.finish("failed", f"internal error: {exc}")
+            return
+        await self.finish("succeeded", "")
+
+    async def finish(self, status: str, reason: str) -> None:
+        await self.step("finish", status="ok" if status == "succeeded" else "failed",
+                        message=reason or status)
+        await self.store.deployments.set_status(self.deployment.id, status, reason)
+        self.events.publish("deployment.finished", deployment=self.deployment.id,
+                            stack=self.stack, number=self.deployment.number, status=status,
+                            reason=reason)
+
+    async def servers(self) -> list[ServerSlot]:
+        return [ServerSlot(s.name) for s in await self.store.servers.all()
+                if s.state == "up" and ("app" in s.roles or not s.roles)]
+
+    async def roll_service(self, service: ServiceSpec) -> None:
+        image = self.images[service.name]
+        env = resolve(service.name, service.env_vars, self.env)
+        probe = container_spec(self.stack, service, image, env, self.deployment.number, 0)
+        servers = eligible(await self.servers(), service.constraints.servers,
+                           service.constraints.memory)
+        current = await self.store.containers.query(stack=self.stack, service=service.name)
+        running = [Running(c.id, c.server, c.config_hash) for c in current
+                   if c.state in ("starting", "healthy", "running")]
+        count = self.counts.get(service.name, 1)
+        plan, unplaced = plan_service(service.name, count, probe.config_hash, servers, running,
+                                      restart=service.restart_on_deploy,
+                                      memory_each=service.constraints.memory)
+        if unplaced:
+            raise NoServerFits(f"service {service.name}: {unplaced} of {count} containers fit "
+                               "no server (check constraints.servers and memory)")
+        if not plan.changes:
+            await self.step("unchanged", service=service.name, message=f"{len(plan.keep)} kept")
+            return
+        await self.step("plan", service=service.name,
+                        message=f"start {len(plan.start)}, keep {len(plan.keep)}, "
+                                f"stop {len(plan.stop)}")
+        old = [c for c in current if c.id in set(plan.stop)]
+        for server in sorted(set(plan.start)):
+            await self.ensure_image(server, image, service.name)
+        if plan.start and service.deploy_command:
+            await self.run_once(plan.start[0], service, image, env)
+        if service.pre_start_signal:
+            await self.signal_all(old, service.pre_start_signal)
+        started = await self.start_new(service, image, env, plan.start)
+        await self.health_all(service, started)
+        for record in old:
+            await self.drain(service, record)
+
+    async def ensure_image(self, server: str, image: str, service: str) -> None:
+        docker = self.reach.docker(server)
+        try:
+            await docker.images.inspect(image)
+            return
+        except aiodocker.DockerError:
+            pass
+        await self.step("pull", service=service, server=server, message=image)
+        try:
+            await docker.images.pull(image, auth=self.registry_auth)
+        except aiodocker.DockerError as exc:
+            raise ImageUnavailable(f"server {server} cannot pull {image}: {exc.message}") from exc
+
+    async def run_once(self, server: str, service: ServiceSpec, image: str,
+                       env: dict[str, str]) -> None:
+        spec = one_off_spec(self.stack, service, image, env, self.deployment.number,
+                            service.deploy_command)
+        docker = self.reach.docker(server)
+        await self.step("deploy_command", service=service.name, server=server,
+                        message=service.deploy_command)
+        container = await docker.containers.create_or_replace(spec.name, spec.config)
+        try:
+            await container.start()
+            result = await container.wait(timeout=600)
+            code = int(result.get("StatusCode", -1))
+            if code != 0:
+                lines = "".join(await container.log(stdout=True, stderr=True, tail=LOG_LINES))
+                raise RolloutFailed(f"deploy_command of {service.name} exited {code}: "
+                                    f"{lines.strip()[-2000:]}")
+        finally:
+            await container.delete(force=True)
+
+    async def start_new(self, service: ServiceSpec, image: str, env: dict[str, str],
+                        servers: tuple[str, ...]) -> list[ContainerRecord]:
+        started: list[ContainerRecord] = []
+        used = Counter[str]()
+        for server in servers:
+            used[server] += 1
+            index = len(started) + 1
+            spec = container_spec(self.stack, service, image, env, self.deployment.number, index)
+            try:
+                started.append(await self.start_one(server, service, spec, image))
+            except aiodocker.DockerError as exc:
+                await self.remove_all(started)
+                raise RolloutFailed(f"cannot start {spec.name} on {server}: {exc.message}"
+                                    ) from exc
+        return started
+
+    async def start_one(self, server: str, service: ServiceSpec, spec: ContainerSpec,
+                        image: str) -> ContainerRecord:
+        docker = self.reach.docker(server)
+        container = await docker.containers.create_or_replace(spec.name, spec.config)
+        await container.start()
+        info = await container.show()
+        now = time.time()
+        record = ContainerRecord(
+            id=container.id, name=spec.name, stack=self.stack, service=service.name,
+            server=server, deployment=self.deployment.number, image=image,
+            config_hash=spec.config_hash, address=container_address(info), state="starting",
+            health="", created_at=now, updated_at=now,
+        )
+        await self.store.containers.upsert(record)
+        await self.step("start", service=service.name, server=server,
+                        message=f"{spec.name} {record.address}")
+        self.events.publish("container.started", **self.event_data(record, service))
+        return record
+
+    def event_data(self, record: ContainerRecord, service: ServiceSpec) -> dict[str, Any]:
+        return {
+            "id": record.id, "name": record.name, "stack": record.stack,
+            "service": record.service, "server": record.server, "address": record.address,
+            "version": record.deployment,
+            "ports": [{"container": p.container, "protocol": "udp" if p.udp else "tcp"}
+                      for p in service.ports],
+        }
+
+    async def health_all(self, service: ServiceSpec, started: list[ContainerRecord]) -> None:
+        port = service.ports[0].container if service.ports else None
+        results = await asyncio.gather(*(self.check(service, r, port) for r in started))
+        failed = [(r, res) for r, res in zip(started, results, strict=True) if not res.healthy]
+        if failed:
+            record, result = failed[0]
+            tail = await self.last_lines(record)
+            await self.step("health", service=service.name, server=record.server,
+                            status="failed", message=result.reason)
+            await self.remove_all(started)
+            raise HealthCheckFailed(
+                f"{record.name} on {record.server} is not healthy: {result.reason}"
+                + (f"\nlast log lines:\n{tail}" if tail else ""))
+        for record in started:
+            await self.store.containers.set_state(record.id, "healthy", "healthy")
+            await self.step("healthy", service=service.name, server=record.server,
+                            message=record.name)
+            self.events.publish("container.healthy", **self.event_data(record, service))
+
+    async def check(self, service: ServiceSpec, record: ContainerRecord,
+                    port: int | None) -> HealthResult:
+        async def dial(host: str, port: int) -> tuple[asyncio.StreamReader,
+                                                      asyncio.StreamWriter]:
+            return await self.reach.dial(record.server, host, port)
+
+        async def alive() -> tuple[bool, str]:
+            return await self.alive(record)
+
+        return await wait_healthy(service.health, record.address, port, dial, alive)
+
+    async def alive(self, record: ContainerRecord) -> tuple[bool, str]:
+        info = await self.reach.docker(record.server).containers.container(record.id).show()
+        state = info.get("State") or {}
+        if state.get("Running") and not state.get("Restarting"):
+            return True, ""
+        return False, f"container exited with code {state.get('ExitCode')}"
+
+    async def last_lines(self, record: ContainerRecord) -> str:
+        try:
+            container = self.reach.docker(record.server).containers.container(record.id)
+            lines = await container.log(stdout=True, stderr=True, tail=LOG_LINES)
+        except aiodocker.DockerError:
+            return ""
+        return "".join(lines).strip()
+
+    async def remove_all(self, records: list[ContainerRecord]) -> None:
+        for record in records:
+            try:
+                await self.reach.docker(record.server).containers.container(record.id).delete(
+                    force=True)
+            except aiodocker.DockerError as exc:
+                if exc.status != 404:
+                    self.log.warning("cannot remove %s: %s", record.name, exc.message)
+            await self.store.containers.remove(record.id)
+            self.events.publish("container.removed", id=record.id, name=record.name,
+                                stack=record.stack, service=record.service,
+                                server=record.server, address=record.address,
+                                version=record.deployment, ports=[])
+
+    async def signal_all(self, records: list[ContainerRecord], signal: str) -> None:
+        for record in records:
+            container = self.reach.docker(record.server).containers.container(record.id)
+            try:
+                await container.kill(signal=signal)
+            except aiodocker.DockerError as exc:
+                self.log.warning("cannot signal %s: %s", record.name, exc.message)
+
+    async def drain(self, service: ServiceSpec, record: ContainerRecord) -> None:
+        """Out of DNS and the balancer first, then the stop sequence, then stop and remove."""
+        await self.store.containers.set_state(record.id, "draining", "")
+        self.events.publish("container.draining", **self.event_data(record, service))
+        container = self.reach.docker(record.server).containers.container(record.id)
+        for step in service.pre_stop_sequence:
+            if step.signal:
+                try:
+                    await container.kill(signal=step.signal)
+                except aiodocker.DockerError:
+                    break  # it is gone already
+            else:
+                await asyncio.sleep(step.seconds)
+        try:
+            await container.stop(t=int(service.stop_grace))
+        except aiodocker.DockerError as exc:
+            if exc.status not in (304, 404):
+                raise
+        await self.remove_all([record])
+        await self.step("stop", service=service.name, server=record.server, message=record.name)
+
+
+async def managed_containers(docker: aiodocker.Docker, stack: str) -> list[dict[str, Any]]:
+    """Every container c66d labelled for the stack on one engine."""
+    found = await docker.containers.list(
+        all=True, filters={"label": [f"{MANAGED}=true", f"c66d.stack={stack}"]})
+    return [c._container for c in found]
