@@ -13,12 +13,14 @@ from typing import Any
 
 from dnslib import QTYPE, RCODE, DNSRecord
 
+from tests.support.http import ADMIN
 from tests.support.proc import C66dProcess
 
 
-def get(url: str) -> tuple[int, dict[str, str], bytes]:
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=10) as resp:
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
@@ -54,6 +56,9 @@ def test_serve_answers_on_every_door_and_stops_cleanly(c66d: C66dProcess) -> Non
     assert data["servers"][0]["kind"] == "local"
 
     code, headers, _ = get(c66d.url + "/v2/")
+    assert code == 401  # Docker's discovery: sign in first, and where
+    assert headers["WWW-Authenticate"].startswith(f'Bearer realm="{c66d.url}/v2/token"')
+    code, headers, _ = get(c66d.url + "/v2/", headers=ADMIN)
     assert code == 200
     assert headers["Docker-Distribution-API-Version"] == "registry/2.0"
 

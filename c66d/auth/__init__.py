@@ -1,73 +1,47 @@
-"""Access control: who is calling, and whether the route's declared access allows it.
+"""Access control: users, teams, roles per stack, API tokens, UI sessions, registry tokens,
+and the audit trail.
 
-Interim: the only identity is the `admin` user with `admin_password` over HTTP Basic.
+What other subsystems use:
+- `IDENTITY`: `request.get(IDENTITY)` is the signed-in `Identity` (None when anonymous).
+- `allowed(identity, level, stack)`: the one rule; `require(request, level, stack)` raises.
+- `audit(request, action, stack=..., target=..., detail=...)`: record a state change.
+- `internal_pull_token(app)`: a registry token c66d's servers pull with.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
-import logging
-from typing import Any
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from c66d.errors import Unauthorized
-from c66d.keys import CONFIG
-from c66d.web.access import required_access
-from c66d.web.errors import door
+from c66d.auth import api, ui
+from c66d.auth.audit import audit, identity_of, require, signed_in
+from c66d.auth.bootstrap import ensure_admin
+from c66d.auth.identity import IDENTITY, Identity, allowed
+from c66d.auth.middleware import auth_middleware
+from c66d.auth.registry import internal_pull_token, token_endpoint
+from c66d.auth.state import AUTH, AuthState, load_or_create_key
+from c66d.keys import CONFIG, DATA_DIR, STATUS_PROBES, STORE
 
-log = logging.getLogger("c66d.auth")
-
-
-def route_access_level(request: web.Request) -> str | None:
-    """The declared level of the matched route; static files and unmatched paths are public."""
-    route = request.match_info.route
-    if isinstance(route.resource, web.StaticResource):
-        return "public"
-    if getattr(request.match_info, "http_exception", None) is not None:
-        return "public"  # no route matched: let the 404/405 through
-    declared = required_access(route.handler)
-    return None if declared is None else declared.level
+__all__ = ["IDENTITY", "Identity", "allowed", "audit", "identity_of", "internal_pull_token",
+           "require", "setup", "signed_in"]
 
 
-def basic_credentials(request: web.Request) -> tuple[str, str] | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        user, _, password = base64.b64decode(value.strip()).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return user, password
-
-
-def _challenge(request: web.Request, message: str) -> Unauthorized:
-    exc = Unauthorized(message)
-    if door(request) == "registry":
-        exc.headers = {"WWW-Authenticate": 'Basic realm="c66d"'}  # type: ignore[attr-defined]
-    return exc
-
-
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    level = route_access_level(request)
-    if level is None:
-        log.error("route %s %s declares no access; refused", request.method, request.path)
-        raise Unauthorized("this route declares no access level")
-    if level != "public":
-        creds = basic_credentials(request)
-        password = request.app[CONFIG].admin_password
-        if creds is None:
-            raise _challenge(request, "sign-in is required")
-        if not (password and creds[0] == "admin"
-                and hmac.compare_digest(creds[1].encode(), password.encode())):
-            raise _challenge(request, "wrong user name or password")
-    response: web.StreamResponse = await handler(request)
-    return response
+async def _auth_ctx(app: web.Application) -> AsyncIterator[None]:
+    await ensure_admin(app[STORE], app[CONFIG], app[DATA_DIR])
+    yield
 
 
 def setup(app: web.Application) -> None:
+    key = load_or_create_key(app[DATA_DIR].keys / "registry-token.key")
+    app[AUTH] = AuthState(registry_key=key)
     app.middlewares.append(auth_middleware)
+    app.cleanup_ctx.append(_auth_ctx)
+    app.router.add_get("/v2/token", token_endpoint, name="registry.token")
+    api.setup(app)
+    ui.setup(app)
+
+    async def probe() -> dict[str, object]:
+        return {"state": "ok", "users": await app[STORE].auth.user_count()}
+
+    app[STATUS_PROBES]["auth"] = probe
