@@ -82,6 +82,7 @@ async def _deployer_ctx(app: web.Application) -> AsyncIterator[None]:
     """Rollouts: reach servers through the engines; unfinished ones from before are closed."""
     http = app[LISTENERS].http
     reach = Reach(app[ENGINES], http.port if http is not None else 0)
+    reach.remote_dial = app[SERVERS].dial  # containers on SSH servers: tunnelled TCP
     password = app[CONFIG].admin_password
     auth = {"username": "admin", "password": password, "serveraddress": reach.registry}
     deployer = Deployer(app[STORE], app[EVENTS], reach, auth if password else None)
