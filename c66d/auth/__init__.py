@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from c66d.auth import api, ui
+from c66d.auth import api, pages, ui
 from c66d.auth.audit import audit, identity_of, require, signed_in
 from c66d.auth.bootstrap import ensure_admin
 from c66d.auth.identity import IDENTITY, Identity, allowed
@@ -40,6 +40,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/v2/token", token_endpoint, name="registry.token")
     api.setup(app)
     ui.setup(app)
+    pages.setup(app)
 
     async def probe() -> dict[str, object]:
         return {"state": "ok", "users": await app[STORE].auth.user_count()}
