@@ -107,7 +107,8 @@ def wait_answering(port: int) -> None:
     raise SystemExit(f"nothing answers on port {port}")
 
 
-def dnsperf(port: int, queries: Path, seconds: float, core: int, outstanding: int) -> dict[str, float]:
+def dnsperf(port: int, queries: Path, seconds: float, core: int,
+            outstanding: int) -> dict[str, float]:
     out = subprocess.run(
         ["taskset", "-c", str(core), "dnsperf", "-s", "127.0.0.1", "-p", str(port),
          "-d", str(queries), "-l", str(seconds), "-q", str(outstanding), "-t", "2"],
@@ -123,7 +124,8 @@ def measure(name: str, port: int, queries: Path, seconds: float, core: int) -> d
     loaded = dnsperf(port, queries, seconds, core, 100)
     unloaded = dnsperf(port, queries, max(2.0, seconds / 3), core, 1)
     print(f"{name:8} {loaded['qps']:10.0f} qps  (lost {loaded['lost']:.0f})   "
-          f"latency loaded {loaded['latency_us']:7.0f} us   unloaded {unloaded['latency_us']:5.0f} us",
+          f"latency loaded {loaded['latency_us']:7.0f} us   "
+          f"unloaded {unloaded['latency_us']:5.0f} us",
           flush=True)
     return {"qps": loaded["qps"], "unloaded_us": unloaded["latency_us"]}
 

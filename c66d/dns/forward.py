@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import secrets
+import socket
 import struct
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,7 +54,20 @@ def is_self(upstream: Upstream, bound: HostPort | None) -> bool:
         return False
     host = ipaddress.ip_address(upstream[0].split("%")[0])
     mine = ipaddress.ip_address(bound.host)
-    return host == mine or mine.is_unspecified or (host.is_loopback and mine.is_loopback)
+    if host == mine or (host.is_loopback and mine.is_loopback):
+        return True
+    return mine.is_unspecified and (host.is_loopback or is_local_address(str(host)))
+
+
+def is_local_address(host: str) -> bool:
+    """An address of this machine: binding to it works only then."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((host, 0))
+        except OSError:
+            return False
+    return True
 
 
 def choose_upstreams(configured: Sequence[str], resolv_conf: str,

@@ -60,6 +60,8 @@ class Resolver:
         opt = b""
         limit = 65535 if tcp else 512
         if qend != size or packet[10:12] != b"\x00\x00":
+            if packet[10:12] == b"\x00\x00":
+                return _formerr(packet)  # bytes after the question that no count announces
             if packet[10:12] != b"\x00\x01" or packet[qend:qend + 3] != _OPT_HEAD:
                 return self._unusual(packet, caller, tcp)
             if qend + 11 + (packet[qend + 9] << 8 | packet[qend + 10]) != size:

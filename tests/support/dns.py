@@ -84,7 +84,8 @@ async def dig(port: int, name: str, rtype: str = "A", *options: str,
 
 
 def container(cid: str, stack: str = "shop", service: str = "web", *, address: str,
-              server: str = "s1", version: int = 1, ports: list[int] | None = None) -> dict[str, Any]:
+              server: str = "s1", version: int = 1,
+              ports: list[int] | None = None) -> dict[str, Any]:
     """The data of a container.* event, as the orchestrator publishes it."""
     return {"id": cid, "name": f"{stack}-{service}-{cid}", "stack": stack, "service": service,
             "server": server, "address": address, "version": version,
