@@ -1,16 +1,63 @@
-"""BuildGrid: the build queue."""
+"""BuildGrid: from a git commit to a versioned image in the built-in registry.
+
+Publishes `build.queued`, `build.started` and `build.finished` (data: build, stack, service,
+status, digest, image, commit, branch, reason, trigger; `build.finished` also `auto_deploy`,
+true when the build succeeded and its stack deploys itself: the orchestrator subscribes).
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
-from c66d.keys import STATUS_PROBES
+from c66d.build.api import setup_routes
+from c66d.build.engine import RegistryTarget
+from c66d.build.gitsource import Mirrors
+from c66d.build.keys import BUILD_LOGS, BUILD_QUEUE
+from c66d.build.livelog import BuildLogs
+from c66d.build.queue import BuildQueue
+from c66d.build.runner import BuildDeps
+from c66d.keys import CONFIG, DATA_DIR, EVENTS, LISTENERS, STATUS_PROBES, STORE
+
+
+def registry_target(app: web.Application, repository: str) -> RegistryTarget:
+    """Where the builder pushes `repository`, and with which credential (the one place)."""
+    listen = app[LISTENERS].http
+    port = listen.port if listen else app[CONFIG].http.port
+    return RegistryTarget(f"127.0.0.1:{port}",
+                          {"username": "admin", "password": app[CONFIG].admin_password})
+
+
+def _make_queue(app: web.Application) -> BuildQueue:
+    data_dir, config = app[DATA_DIR], app[CONFIG]
+    deps = BuildDeps(
+        store=app[STORE], logs=app[BUILD_LOGS], mirrors=Mirrors(data_dir.builds / "repos"),
+        work_dir=data_dir.builds / "work", keys_dir=data_dir.keys,
+        docker_url=config.docker_url,
+        registry=lambda repository: registry_target(app, repository),
+    )
+    return BuildQueue(deps, app[EVENTS], concurrency=config.build_concurrency,
+                      timeout=config.build_timeout)
+
+
+async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
+    queue = app[BUILD_QUEUE]
+    await queue.start()
+    yield
+    await queue.stop()
 
 
 def setup(app: web.Application) -> None:
+    app[BUILD_LOGS] = BuildLogs(app[DATA_DIR].builds / "logs")
+    app[BUILD_QUEUE] = _make_queue(app)
+    app.cleanup_ctx.append(_queue_ctx)
+    setup_routes(app)
+
     async def probe() -> dict[str, Any]:
-        return {"state": "ok", "running": 0, "queued": 0}
+        queue = app[BUILD_QUEUE]
+        return {"state": "ok", "running": queue.running,
+                "queued": await app[STORE].builds.count("queued")}
 
     app[STATUS_PROBES]["build"] = probe

@@ -80,8 +80,13 @@ def classify(url: str, output: str) -> type[GitFailed] | type[NoSpace]:
 
 def failure(url: str, output: str, code: int, what: str) -> GitFailed | NoSpace:
     """The error for a failed git command, its last output line as the reason."""
-    last = next((ln for ln in reversed(output.splitlines()) if ln.strip()), f"exit code {code}")
     kind = classify(url, output)
+    lines = [ln for ln in output.splitlines() if ln.strip()]
+    if kind is NoSpace:
+        lines = [ln for ln in lines if "no space left on device" in ln.lower()]
+    elif kind is GitAuthFailed:
+        lines = [ln for ln in lines if any(m in ln.lower() for m in _AUTH_MARKERS)]
+    last = lines[-1] if lines else f"exit code {code}"
     if kind is GitAuthFailed:
         return GitAuthFailed(f"git authentication failed for {url}: {last}")
     return kind(f"{what}: {last}")
