@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
@@ -67,8 +68,8 @@ async def test_each_commit_becomes_an_image_in_the_registry(
 
 async def test_follow_streams_the_log_until_the_build_ends(
         make_grid: MakeGrid, tmp_path: Path) -> None:
-    slow = "RUN echo one-$((1+1)) && sleep 1 && echo two-$((2+2))\n"
-    repo = make_repo(tmp_path / "src", dockerfile_extra=slow)
+    slow = "COPY nonce /nonce\nRUN echo one-$((1+1)) && sleep 1 && echo two-$((2+2))\n"
+    repo = make_repo(tmp_path / "src", dockerfile_extra=slow, files={"nonce": uuid4().hex})
     client = await make_grid()
     await add_stack(client, repo)
     build_id = await start_build(client)

@@ -12,6 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
+from c66d.auth.crypto import sign_registry_token
+from c66d.auth.registry import INTERNAL_PULLER
+from c66d.auth.state import AUTH
 from c66d.build.api import setup_routes
 from c66d.build.engine import RegistryTarget
 from c66d.build.gitsource import Mirrors
@@ -23,11 +26,18 @@ from c66d.keys import CONFIG, DATA_DIR, EVENTS, LISTENERS, STATUS_PROBES, STORE
 
 
 def registry_target(app: web.Application, repository: str) -> RegistryTarget:
-    """Where the builder pushes `repository`, and with which credential (the one place)."""
+    """Where the builder pushes `repository`, with a signed token that may push only there.
+
+    The engine pushes to the registry on c66d's own HTTP port over loopback (a loopback
+    registry needs no TLS). The token outlives the longest allowed build.
+    """
     listen = app[LISTENERS].http
     port = listen.port if listen else app[CONFIG].http.port
-    return RegistryTarget(f"127.0.0.1:{port}",
-                          {"username": "admin", "password": app[CONFIG].admin_password})
+    ttl = max(app[CONFIG].build_timeout, 3600.0) + 600.0
+    token = sign_registry_token(
+        app[AUTH].registry_key, INTERNAL_PULLER,
+        [{"type": "repository", "name": repository, "actions": ["pull", "push"]}], ttl=ttl)
+    return RegistryTarget(f"127.0.0.1:{port}", {"username": INTERNAL_PULLER, "password": token})
 
 
 def _make_queue(app: web.Application) -> BuildQueue:

@@ -64,7 +64,8 @@ class GitRepo:
         return self.git("rev-parse", "HEAD")
 
 
-def make_repo(folder: Path, dockerfile_extra: str = "", branch: str = "main") -> GitRepo:
+def make_repo(folder: Path, dockerfile_extra: str = "", branch: str = "main",
+              files: dict[str, str] | None = None) -> GitRepo:
     """A repository whose first commit builds a busybox image FROM scratch."""
     folder.mkdir(parents=True, exist_ok=True)
     repo = GitRepo(folder)
@@ -72,6 +73,8 @@ def make_repo(folder: Path, dockerfile_extra: str = "", branch: str = "main") ->
     shutil.copy2(BUSYBOX, folder / "busybox")
     repo.write("Dockerfile", DOCKERFILE + dockerfile_extra)
     repo.write("version.txt", "1\n")
+    for name, text in (files or {}).items():
+        repo.write(name, text)
     repo.commit("First version")
     return repo
 
