@@ -1,4 +1,8 @@
-"""Docker engines by server: one aiodocker client per reachable engine."""
+"""Docker engines by server: one aiodocker client per reachable engine.
+
+The local engine is the server `local`; a remote server's engine is reached through a Unix
+socket that its SSH connection forwards (see servers.py), so both are the same aiodocker client.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +16,39 @@ log = logging.getLogger("c66d.orchestrator")
 
 
 class Engines:
-    """Holds the Docker clients; the local engine is the server `local`."""
+    """Holds the Docker clients; remote ones come and go with their SSH connections."""
 
     def __init__(self, local_url: str) -> None:
         self.local_url = local_url
         self._clients: dict[str, aiodocker.Docker] = {}
+        self._why_not: dict[str, str] = {}
 
     def client(self, server: str = "local") -> aiodocker.Docker:
+        """The Docker client of `server`; raises Unavailable when it is not connected."""
         if server not in self._clients:
             if server != "local":
-                raise Unavailable(f"server {server!r} is not connected")
+                why = self._why_not.get(server, "not connected")
+                raise Unavailable(f"server {server!r} is not connected: {why}",
+                                  detail={"server": server})
             self._clients[server] = aiodocker.Docker(url=self.local_url)
         return self._clients[server]
+
+    def connected(self, server: str) -> bool:
+        return server in self._clients
+
+    async def attach(self, server: str, url: str) -> aiodocker.Docker:
+        """Use the engine at `url` (e.g. unix:///.../web1.sock) for `server`."""
+        await self.detach(server)
+        client = aiodocker.Docker(url=url)
+        self._clients[server] = client
+        self._why_not.pop(server, None)
+        return client
+
+    async def detach(self, server: str, why: str = "not connected") -> None:
+        self._why_not[server] = why
+        client = self._clients.pop(server, None)
+        if client is not None:
+            await client.close()
 
     async def version(self, server: str = "local") -> str:
         try:

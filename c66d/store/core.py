@@ -132,6 +132,28 @@ class ServerStore:
             (host_key, name),
         )
 
+    async def accept_pending_host_key(self, name: str) -> str:
+        """Pin the pending host key (an admin accepted it); returns it, '' if none waited."""
+        async with self.db.write() as conn:
+            cur = await conn.execute(
+                "SELECT pending_host_key FROM servers WHERE name = ?", (name,))
+            row = await cur.fetchone()
+            if row is None:
+                raise NotFound(f"no server named {name!r}")
+            pending = str(row[0])
+            if pending:
+                await conn.execute(
+                    "UPDATE servers SET host_key = pending_host_key, pending_host_key = ''"
+                    " WHERE name = ?", (name,))
+        return pending
+
+    async def seen(self, name: str, docker_version: str) -> None:
+        """A heartbeat answered: refresh last_seen (and the Docker version)."""
+        await self.db.execute(
+            "UPDATE servers SET last_seen = ?, docker_version = ? WHERE name = ?",
+            (time.time(), docker_version, name),
+        )
+
 
 class AuditStore:
     def __init__(self, db: Database) -> None:

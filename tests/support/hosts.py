@@ -16,20 +16,25 @@ Leftovers of a run that was killed are cleaned when the slot is taken again.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.support.http import ADMIN
 
 ROOT = Path("/tmp/c66d-test-hosts")
 SLOTS = 16
@@ -197,7 +202,7 @@ class Host:
             f"AuthorizedKeysFile {self.authorized_keys}", f"PidFile {self.dir / 'sshd.pid'}",
             "UsePAM no", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
             "AllowTcpForwarding yes", "AllowStreamLocalForwarding yes", "GatewayPorts no",
-            "ClientAliveInterval 0", "MaxStartups 100", "MaxSessions 100",
+            "ClientAliveInterval 2", "ClientAliveCountMax 2", "MaxStartups 100", "MaxSessions 100",
             f"SetEnv DOCKER_HOST={self.docker_url}", "",
         ]))
         return config
@@ -413,3 +418,38 @@ def hosts(host_lab: HostLab) -> Iterator[list[Host]]:
     yield got
     for host in got:
         host.heal()
+
+
+# --- driving c66d's servers API against these hosts -------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def add_server(client: TestClient[Any, Any], host: Host, name: str | None = None,
+                     headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """Authorize c66d's public key on the host, then add it with POST /api/v1/servers."""
+    admin = headers or ADMIN
+    resp = await client.get("/api/v1/servers/key", headers=admin)
+    assert resp.status == 200, await resp.text()
+    host.authorize((await resp.json())["public_key"])
+    resp = await client.post("/api/v1/servers", json=host.server_spec(name), headers=admin)
+    assert resp.status == 201, await resp.text()
+    body: dict[str, Any] = await resp.json()
+    return body
+
+
+async def wait_server(client: TestClient[Any, Any], name: str, state: str,
+                      timeout: float = 30.0, **expected: Any) -> dict[str, Any]:
+    """Poll GET /api/v1/servers/NAME until its state is `state` (and fields match)."""
+    deadline = time.monotonic() + timeout
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        resp = await client.get(f"/api/v1/servers/{name}", headers=ADMIN)
+        body = await resp.json()
+        if body.get("state") == state and all(body.get(k) == v for k, v in expected.items()):
+            return body
+        await asyncio.sleep(0.1)
+    pytest.fail(f"server {name} did not become {state} {expected or ''} in {timeout}s: {body}")

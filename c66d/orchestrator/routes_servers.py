@@ -1,0 +1,88 @@
+"""/api/v1/servers: c66d's public key, adding, listing, removing servers, accepting host keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from c66d.keys import STORE
+from c66d.orchestrator.servers import SERVERS, Servers, parse_server_spec
+from c66d.orchestrator.ssh import fingerprint
+from c66d.store import Server
+from c66d.web.access import access
+from c66d.web.api import json_response, read_json
+
+
+def server_view(server: Server, servers: Servers) -> dict[str, Any]:
+    return {
+        "name": server.name, "kind": server.kind, "address": server.address,
+        "port": server.port, "user": server.username, "docker_socket": server.docker_socket,
+        "roles": server.roles, "state": server.state, "reason": server.state_reason,
+        "docker_version": server.docker_version, "last_seen": server.last_seen,
+        "host_key": fingerprint(server.host_key),
+        "pending_host_key": fingerprint(server.pending_host_key),
+        "created_at": server.created_at,
+        **servers.live(server.name),
+    }
+
+
+async def _record(request: web.Request, action: str, server: str) -> None:
+    await request.app[STORE].audit.record("admin", action, target=server,
+                                          address=request.remote or "")
+
+
+@access("user", stack_param=None)
+async def get_key(request: web.Request) -> web.Response:
+    servers = request.app[SERVERS]
+    return json_response({"public_key": servers.public_key,
+                          "fingerprint": servers.public_key_fingerprint})
+
+
+@access("user", stack_param=None)
+async def list_servers(request: web.Request) -> web.Response:
+    servers = request.app[SERVERS]
+    items = [server_view(s, servers) for s in await request.app[STORE].servers.all()]
+    return json_response({"items": items})
+
+
+@access("user", stack_param=None)
+async def get_server(request: web.Request) -> web.Response:
+    server = await request.app[STORE].servers.get(request.match_info["server"])
+    return json_response(server_view(server, request.app[SERVERS]))
+
+
+@access("admin", stack_param=None)
+async def add_server(request: web.Request) -> web.Response:
+    spec = parse_server_spec(await read_json(request))
+    servers = request.app[SERVERS]
+    server = await servers.add(spec)
+    await _record(request, "server.add", server.name)
+    return json_response(server_view(server, servers), status=201)
+
+
+@access("admin", stack_param=None)
+async def delete_server(request: web.Request) -> web.Response:
+    name = request.match_info["server"]
+    await request.app[SERVERS].remove(name)
+    await _record(request, "server.remove", name)
+    return web.Response(status=204)
+
+
+@access("admin", stack_param=None)
+async def accept_key(request: web.Request) -> web.Response:
+    name = request.match_info["server"]
+    servers = request.app[SERVERS]
+    server = await servers.accept_key(name)
+    await _record(request, "server.accept_key", name)
+    return json_response(server_view(server, servers))
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/v1/servers/key", get_key, name="api.servers.key")
+    r.add_get("/api/v1/servers", list_servers, name="api.servers")
+    r.add_post("/api/v1/servers", add_server)
+    r.add_get("/api/v1/servers/{server}", get_server, name="api.server")
+    r.add_delete("/api/v1/servers/{server}", delete_server)
+    r.add_post("/api/v1/servers/{server}/accept-key", accept_key)

@@ -1,0 +1,168 @@
+"""Servers over SSH, end to end: real sshd + dockerd in network namespaces, driven by c66d."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web import Application
+
+from c66d.app import create_app
+from c66d.config import Config, HostPort
+from c66d.keys import EVENTS, Listeners
+from c66d.orchestrator import ENGINES
+from c66d.orchestrator.servers import SERVERS
+from c66d.orchestrator.ssh import RemoteCommandFailed
+from tests.support.hosts import Host, add_server, free_port, wait_server
+from tests.support.http import ADMIN
+
+GRACE = 1.5
+
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture
+async def app_client(config: Config) -> AsyncIterator[Client]:
+    """c66d in-process on a known port (servers' registry tunnels point at it), short grace."""
+    port = free_port()
+    app = create_app(config.replace(server_down_grace=GRACE),
+                     Listeners(http=HostPort("127.0.0.1", port)))
+    async with TestClient(TestServer(app, host="127.0.0.1", port=port)) as client:
+        yield client
+
+
+def _app(client: Client) -> Application:
+    return client.server.app  # type: ignore[no-any-return]
+
+
+async def test_added_servers_come_up_and_their_engines_work_like_the_local_one(
+        app_client: Client, hosts: list[Host], busybox_image: str) -> None:
+    events = _app(app_client)[EVENTS].subscribe(["server."])
+    for host in hosts:
+        added = await add_server(app_client, host)
+        assert added["state"] in {"unknown", "up"}
+    for host in hosts:
+        up = await wait_server(app_client, host.name, "up")
+        assert up["docker_version"] and up["last_seen"]
+        assert up["host_key"] == host.host_key_fingerprint()
+    kinds = []
+    while not events.queue.empty():
+        event = events.queue.get_nowait()
+        kinds.append((event.kind, event.data["server"]))
+    for host in hosts:
+        assert ("server.added", host.name) in kinds and ("server.up", host.name) in kinds
+
+    # The remote engine through Engines.client, exactly like the local one.
+    first = hosts[0]
+    first.load_image(busybox_image)
+    docker = _app(app_client)[ENGINES].client(first.name)
+    container = await docker.containers.run(
+        {"Image": busybox_image, "Cmd": ["sh", "-c", "echo hello from $(hostname); sleep 30"],
+         "Labels": {"c66d.test": "1"}}, name="c66d-test-remote")
+    names = [c["Names"][0] for c in await docker.containers.list()]
+    assert "/c66d-test-remote" in names
+    assert "c66d-test-remote" in first.docker("ps", "--format", "{{.Names}}").stdout
+    assert "c66d-test-remote" not in hosts[1].docker("ps", "--format", "{{.Names}}").stdout
+    await container.delete(force=True)
+
+    listed = await (await app_client.get("/api/v1/servers", headers=ADMIN)).json()
+    assert {s["name"] for s in listed["items"]} >= {"local", *(h.name for h in hosts)}
+    status = await (await app_client.get("/api/v1/status")).json()
+    assert {s["name"]: s["state"] for s in status["servers"]}[first.name] == "up"
+
+
+async def test_exec_builds_argv_as_data_and_failures_carry_status_and_stderr(
+        app_client: Client, hosts: list[Host]) -> None:
+    host = hosts[0]
+    await add_server(app_client, host)
+    await wait_server(app_client, host.name, "up")
+    servers = _app(app_client)[SERVERS]
+    tricky = "it's $HOME; `x` && echo injected"
+    result = await servers.run(host.name, ["printf", "%s|", tricky, "two words"])
+    assert result.stdout == f"{tricky}|two words|"
+    with pytest.raises(RemoteCommandFailed) as failed:
+        await servers.run(host.name, ["ls", "/no/such/path"])
+    assert failed.value.argv == ("ls", "/no/such/path")
+    assert failed.value.exit_status == 2
+    assert "No such file" in failed.value.stderr
+    # The host's own docker CLI answers over SSH (its DOCKER_HOST), e.g. for host-level checks.
+    version = await servers.run(host.name, ["docker", "version", "--format", "{{.Server.Os}}"])
+    assert version.stdout.strip() == "linux"
+
+
+async def test_registry_port_is_reachable_on_the_servers_loopback(
+        app_client: Client, hosts: list[Host]) -> None:
+    host = hosts[0]
+    await add_server(app_client, host)
+    up = await wait_server(app_client, host.name, "up")
+    port = app_client.server.port
+    assert up["registry_tunnel"] == port
+    # (in a thread: the in-process c66d must keep serving while wget waits)
+    seen = await asyncio.to_thread(
+        host.run, "busybox", "wget", "-qO-", f"http://127.0.0.1:{port}/api/v1/status",
+        timeout=20)
+    assert '"servers"' in seen.stdout
+
+
+async def test_changed_host_key_is_refused_until_an_admin_accepts_it(
+        app_client: Client, hosts: list[Host]) -> None:
+    host = hosts[1]
+    await add_server(app_client, host)
+    first = await wait_server(app_client, host.name, "up")
+    old = first["host_key"]
+    new = host.regenerate_host_key()
+
+    refused = await wait_server(app_client, host.name, "down", timeout=20, pending_host_key=new)
+    assert refused["reason"].startswith(f"host key changed: expected {old}, got {new}")
+    assert f"/api/v1/servers/{host.name}/accept-key" in refused["reason"]
+    assert refused["host_key"] == old and not refused["connected"]
+    with pytest.raises(Exception, match="not connected"):
+        _app(app_client)[ENGINES].client(host.name)
+
+    resp = await app_client.post(f"/api/v1/servers/{host.name}/accept-key")
+    assert resp.status == 401  # only an admin may accept
+    resp = await app_client.post(f"/api/v1/servers/{host.name}/accept-key", headers=ADMIN)
+    assert resp.status == 200, await resp.text()
+    back = await wait_server(app_client, host.name, "up", timeout=10)
+    assert back["host_key"] == new and back["pending_host_key"] == ""
+    resp = await app_client.post(f"/api/v1/servers/{host.name}/accept-key", headers=ADMIN)
+    assert resp.status == 409
+
+
+@pytest.mark.parametrize("how", ["link", "sshd"])
+async def test_server_cut_off_is_marked_down_after_the_grace_and_comes_back(
+        app_client: Client, hosts: list[Host], how: str) -> None:
+    host = hosts[0]
+    await add_server(app_client, host)
+    await wait_server(app_client, host.name, "up")
+    events = _app(app_client)[EVENTS].subscribe(["server."])
+    if how == "link":
+        host.cut_off()
+    else:
+        host.stop_sshd()
+    down = await wait_server(app_client, host.name, "down", timeout=GRACE + 15)
+    assert down["reason"]
+    downs = [e for e in _drain(events) if e.kind == "server.down"]
+    assert [e.data["server"] for e in downs] == [host.name]
+
+    if how == "link":
+        host.reconnect()
+    else:
+        host.start_sshd()
+    up = await wait_server(app_client, host.name, "up", timeout=20)
+    assert up["connected"] and up["reason"] == ""
+    # The registry tunnel comes back too, once the server dropped the lost session's port.
+    await wait_server(app_client, host.name, "up", timeout=20,
+                      registry_tunnel=app_client.server.port)
+    assert await _app(app_client)[ENGINES].version(host.name)
+    assert any(e.kind == "server.up" for e in _drain(events))
+
+
+def _drain(sub: Any) -> list[Any]:
+    out = []
+    while not sub.queue.empty():
+        out.append(sub.queue.get_nowait())
+    return out
