@@ -166,3 +166,31 @@ def _drain(sub: Any) -> list[Any]:
     while not sub.queue.empty():
         out.append(sub.queue.get_nowait())
     return out
+
+
+async def test_dial_reaches_a_container_only_the_server_can_reach(
+        app_client: Client, hosts: list[Host], busybox_image: str) -> None:
+    host = hosts[0]
+    host.load_image(busybox_image)
+    await add_server(app_client, host)
+    await wait_server(app_client, host.name, "up")
+    docker = _app(app_client)[ENGINES].client(host.name)
+    container = await docker.containers.run(
+        {"Image": busybox_image,
+         "Cmd": ["sh", "-c", "mkdir /www && echo served-on-$(hostname) > /www/index.html"
+                 " && exec httpd -f -p 8080 -h /www"]}, name="c66d-test-dial")
+    info = await container.show()
+    address = info["NetworkSettings"]["IPAddress"]
+    assert address.startswith("172.30.")  # the host's own bridge, no route from here
+    servers = _app(app_client)[SERVERS]
+    for _ in range(50):  # httpd needs a moment to listen
+        reader, writer = await servers.dial(host.name, address, 8080)
+        writer.write(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        if answer:
+            break
+        await asyncio.sleep(0.1)
+    assert b"200 OK" in answer and f"served-on-{info['Config']['Hostname']}".encode() in answer
+    await container.delete(force=True)
