@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from c66d.app import create_app
 from c66d.config import Config
-from c66d.dns import DNS_TABLE
+from c66d.dns import DNS_SOURCE, DNS_TABLE, ContainerRecord, Port
 from c66d.keys import LISTENERS
 from c66d.store import Store
 from tests.support.dns import StubUpstream, container, dig, publish, start_stub_upstream
@@ -249,3 +249,18 @@ async def test_records_api_and_status_show_what_is_served(dns: Running) -> None:
     status = await (await dns.client.get("/api/v1/status")).json()
     assert status["subsystems"]["dns"]["containers"] == 2
     assert status["subsystems"]["dns"]["state"] == "ok"
+
+
+async def test_the_orchestrators_source_fills_the_table_at_start(config: Config) -> None:
+    async def healthy_now() -> list[ContainerRecord]:
+        return [ContainerRecord("c1", "shop-worker-1", "shop", "worker", "s1", "10.66.3.3", 4,
+                                (Port(9000, "udp"),))]
+
+    app = create_app(config.replace(dns_upstreams=("none",)))
+    app[DNS_SOURCE] = healthy_now
+    async with TestClient(TestServer(app, host="127.0.0.1")):
+        where = app[LISTENERS].dns
+        assert where is not None
+        assert (await dig(where.port, f"worker.shop.{ZONE}")).data("A") == ["10.66.3.3"]
+        srv = await dig(where.port, f"_9000._udp.worker.shop.{ZONE}", "SRV")
+        assert srv.data("SRV") == [f"0 10 9000 shop-worker-1.worker.shop.{ZONE}."]

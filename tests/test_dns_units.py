@@ -118,6 +118,14 @@ def test_replace_loads_the_whole_table_and_rotation_visits_everyone(table: DnsTa
     assert [str(r.rdata) for r in ask(resolver, "web.shop.c66.internal").rr] == ["10.66.5.5"]
 
 
+def test_rotation_carries_on_when_another_service_changes(table: DnsTable) -> None:
+    resolver = Resolver(table)
+    before = [str(ask(resolver, "web.shop.c66.internal").rr[0].rdata) for _ in range(2)]
+    table.add(rec("other", address="10.66.7.7", service="api"))  # the zone is rebuilt
+    after = str(ask(resolver, "web.shop.c66.internal").rr[0].rdata)
+    assert len({*before, after}) == 3
+
+
 def test_versioned_answers_carry_the_right_counts(table: DnsTable) -> None:
     table.add(rec("new", version=2, address="10.66.2.1"))
     table.add(rec("caller", version=2, address="10.66.3.1", service="api"))

@@ -28,13 +28,15 @@ class DnsTable:
         self.state = TableState(zone.strip(".").lower(), ttl, cluster_range)
         self.serial = 0
         self._zone: Zone | None = None
+        self._previous: Zone | None = None
 
     @property
     def zone(self) -> Zone:
         """The compiled replies, rebuilt here when something changed since the last query."""
         if self._zone is None:
             self.serial += 1
-            self._zone = compile_zone(self.state, self.serial)
+            self._zone = compile_zone(self.state, self.serial, self._previous)
+            self._previous = self._zone
         return self._zone
 
     def _changed(self) -> None:
@@ -95,11 +97,11 @@ class DnsTable:
         self._changed()
 
     def listing(self, stack: str | None = None) -> list[dict[str, Any]]:
-        zone = self.zone
+        records = self.zone.listing(self.state.ttl)
         if not stack:
-            return zone.listing
+            return records
         suffix = f".{stack.lower()}.{self.state.zone}."
-        return [r for r in zone.listing if r.get("stack") == stack or r["name"].endswith(suffix)]
+        return [r for r in records if r.get("stack") == stack or r["name"].endswith(suffix)]
 
     def counts(self) -> dict[str, int]:
         return dict(self.zone.counts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 
@@ -19,6 +20,7 @@ MAX_UDP_PAYLOAD = 1232
 QUESTION_NAME = b"\xc0\x0c"
 
 
+@functools.lru_cache(maxsize=65536)
 def encode_name(name: str) -> bytes:
     """`web.shop.c66.internal` -> length-prefixed labels ending in the root label."""
     out = bytearray()
@@ -58,10 +60,17 @@ def record(owner: bytes, rtype: int, ttl: int, rdata: bytes) -> bytes:
     return owner + struct.pack("!HHIH", rtype, CLASS_IN, ttl, len(rdata)) + rdata
 
 
+@functools.lru_cache(maxsize=65536)
 def address_rdata(address: str) -> tuple[int, bytes]:
     """(A or AAAA, packed address)."""
     ip = ipaddress.ip_address(address)
     return (A if ip.version == 4 else AAAA), ip.packed
+
+
+@functools.lru_cache(maxsize=65536)
+def reverse_name(address: str) -> str:
+    """`10.66.1.2` -> `2.1.66.10.in-addr.arpa` (ip6.arpa for IPv6)."""
+    return ipaddress.ip_address(address).reverse_pointer
 
 
 def srv_rdata(port: int, target: str, priority: int = 0, weight: int = 10) -> bytes:

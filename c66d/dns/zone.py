@@ -36,11 +36,18 @@ class Zone:
     names: dict[bytes, Entry] = field(default_factory=dict)  # every existing name -> NODATA
     apexes: dict[bytes, Entry] = field(default_factory=dict)  # each zone apex -> NXDOMAIN
     callers: dict[str, Caller] = field(default_factory=dict)
-    listing: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    rrsets: dict[str, list[_Rec]] = field(default_factory=dict)
+    # (name, type) -> (records, behaviour, entry): unchanged rrsets keep their entry next time
+    built: dict[tuple[str, int], tuple[tuple[_Rec, ...], Behaviour | None, Entry]] = field(
+        default_factory=dict)
+
+    def listing(self, ttl: int) -> list[dict[str, Any]]:
+        """Every record served, for people (the API)."""
+        return [_listed(name, rec, ttl) for name, recs in self.rrsets.items() for rec in recs]
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Rec:
     rtype: int
     rdata: bytes
@@ -50,7 +57,8 @@ class _Rec:
 
 
 class _Builder:
-    def __init__(self, state: TableState, serial: int) -> None:
+    def __init__(self, state: TableState, serial: int, previous: Zone | None) -> None:
+        self.previous = previous.built if previous is not None else {}
         self.state = state
         self.zone = state.zone.strip(".").lower()
         self.serial = serial
@@ -67,7 +75,7 @@ class _Builder:
         self.add(name, _Rec(rtype, rdata, address, member))
 
     def add_ptr(self, address: str, target: str) -> None:
-        name = ipaddress.ip_address(address).reverse_pointer
+        name = wire.reverse_name(address)
         self.add(name, _Rec(wire.PTR, wire.encode_name(target), target + "."))
         if not self.apex_of(name):
             self.apex_names.append(name)  # an address outside the cluster range: just this name
@@ -135,19 +143,31 @@ class _Builder:
             by_type: dict[int, list[_Rec]] = {}
             for rec in recs:
                 by_type.setdefault(rec.rtype, []).append(rec)
-                zone.listing.append(_listed(name, rec, self.state.ttl))
             for rtype, group in by_type.items():
-                zone.entries[wire_name + rtype.to_bytes(2, "big")] = self.entry(
-                    group, self.shaped.get(name))
-            zone.entries[wire_name + wire.ANY.to_bytes(2, "big")] = self.entry(recs, None)
+                zone.entries[wire_name + rtype.to_bytes(2, "big")] = self.reuse(
+                    zone, name, rtype, tuple(group), self.shaped.get(name))
+            zone.entries[wire_name + wire.ANY.to_bytes(2, "big")] = self.reuse(
+                zone, name, wire.ANY, tuple(recs), None)
         zone.callers = self.callers()
+        zone.rrsets = self.rrsets
         zone.counts = {
-            "names": len(self.rrsets), "records": len(zone.listing),
+            "names": len(self.rrsets), "records": sum(len(r) for r in self.rrsets.values()),
             "containers": len(self.state.containers), "servers": len(self.state.servers),
         }
         return zone
 
-    def entry(self, group: list[_Rec], behaviour: Behaviour | None) -> Entry:
+    def reuse(self, zone: Zone, name: str, rtype: int, group: tuple[_Rec, ...],
+              behaviour: Behaviour | None) -> Entry:
+        """The entry built last time when nothing in it changed (its turn carries on)."""
+        before = self.previous.get((name, rtype))
+        if before is not None and before[0] == group and before[1] == behaviour:
+            entry = before[2]
+        else:
+            entry = self.entry(group, behaviour)
+        zone.built[(name, rtype)] = (group, behaviour, entry)
+        return entry
+
+    def entry(self, group: tuple[_Rec, ...], behaviour: Behaviour | None) -> Entry:
         ttl = self.state.ttl
         records = tuple(wire.record(wire.QUESTION_NAME, r.rtype, ttl, r.rdata) for r in group)
         extra = [r.additional for r in group if r.additional]
@@ -172,9 +192,10 @@ class _Builder:
         return out
 
 
-def compile_zone(state: TableState, serial: int) -> Zone:
-    """Pure: the table's state in, every reply c66d can give from it out."""
-    return _Builder(state, serial).build()
+def compile_zone(state: TableState, serial: int, previous: Zone | None = None) -> Zone:
+    """The table's state in, every reply c66d can give from it out; entries of `previous`
+    whose records did not change are kept rather than rebuilt."""
+    return _Builder(state, serial, previous).build()
 
 
 def reverse_apexes(cluster_range: str) -> list[str]:
