@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub = config_p.add_subparsers(dest="config_command", metavar="ACTION")
     show_p = config_sub.add_parser("show", help="print every setting and its value")
     _add_server_flags(show_p)
+    from c66d.auth import cli as _users  # noqa: F401 - registers `c66d users`
+    from c66d.registry import cli as _registry  # noqa: F401 - registers `c66d registry`
+
     for add in _EXTRA:
         add(sub)
     return parser
