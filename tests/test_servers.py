@@ -18,6 +18,7 @@ from c66d.orchestrator.servers import SERVERS
 from c66d.orchestrator.ssh import RemoteCommandFailed
 from tests.support.hosts import Host, add_server, free_port, wait_server
 from tests.support.http import ADMIN
+from tests.support.registry import CREDS, PASSWORD, skopeo
 
 GRACE = 1.5
 
@@ -105,6 +106,25 @@ async def test_registry_port_is_reachable_on_the_servers_loopback(
         host.run, "busybox", "wget", "-qO-", f"http://127.0.0.1:{port}/api/v1/status",
         timeout=20)
     assert '"servers"' in seen.stdout
+
+
+async def test_a_server_pulls_from_the_built_in_registry_through_its_loopback(
+        app_client: Client, hosts: list[Host], busybox_image: str) -> None:
+    host = hosts[1]
+    await add_server(app_client, host)
+    await wait_server(app_client, host.name, "up")
+    port = app_client.server.port
+    ref = f"127.0.0.1:{port}/servertest/busybox:v1"
+    # Push from this machine into the in-process registry (in a thread: it must keep serving).
+    await asyncio.to_thread(skopeo, "copy", "--dest-tls-verify=false", "--dest-creds", CREDS,
+                            f"docker-daemon:{busybox_image}", f"docker://{ref}")
+    assert host.docker("image", "inspect", ref, check=False).returncode != 0
+    docker = _app(app_client)[ENGINES].client(host.name)
+    await docker.images.pull(ref, auth={"username": "admin", "password": PASSWORD,
+                                        "serveraddress": f"127.0.0.1:{port}"})
+    assert host.docker("image", "inspect", ref, check=False).returncode == 0
+    assert hosts[0].docker("image", "inspect", ref, check=False).returncode != 0
+    host.docker("rmi", ref)
 
 
 async def test_changed_host_key_is_refused_until_an_admin_accepts_it(
