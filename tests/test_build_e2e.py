@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from uuid import uuid4
@@ -12,13 +15,14 @@ from c66d.keys import EVENTS
 from tests.support.gitrepo import (
     MakeGrid,
     add_stack,
+    base,
     finished,
     grid_factory,
     make_repo,
     skopeo_digest,
     start_build,
 )
-from tests.support.http import ADMIN
+from tests.support.http import ADMIN, ADMIN_PASSWORD
 
 
 @pytest.fixture
@@ -80,3 +84,29 @@ async def test_follow_streams_the_log_until_the_build_ends(
     assert len(chunks) > 1
     assert "one-2\n" in text and "two-4\n" in text and "build succeeded" in text
     assert text.index("one-2\n") < text.index("two-4\n") < text.index("build succeeded")
+
+
+async def _c66d(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "c66d", *args, env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_cli_builds_and_follows_then_lists(make_grid: MakeGrid, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "src")
+    client = await make_grid()
+    await add_stack(client, repo)
+    env = {"C66D_URL": base(client), "C66D_PASSWORD": ADMIN_PASSWORD}
+    code, out, err = await _c66d("build", "shop", "web", "--follow", env=env)
+    assert code == 0, err
+    assert "build 1 queued: shop/web at main" in out
+    assert "Step 1/3 : FROM scratch" in out
+    assert f"build 1 succeeded: 127.0.0.1:{client.port}/shop/web:{repo.head()}@sha256:" in out
+    code, out, _ = await _c66d("builds", "--stack", "shop", env=env)
+    assert code == 0 and "succeeded" in out and repo.head()[:12] in out
+    code, _, err = await _c66d("build", "shop", "nope", env=env)
+    assert code == 1 and "no service 'nope'" in err
+    code, _, err = await _c66d("builds", env={**env, "C66D_PASSWORD": "wrong-password"})
+    assert code == 1 and "401" in err
