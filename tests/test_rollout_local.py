@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -9,6 +10,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
+from c66d.keys import LISTENERS
 from tests.support.http import ADMIN
 from tests.support.stacks import remove_stack_containers, unique, wait_deployment
 
@@ -66,6 +68,17 @@ async def served(containers: list[dict[str, Any]]) -> set[str]:
     return out
 
 
+async def dig(client: TestClient[Any, Any], name: str) -> list[str]:
+    """The real `dig`, run without blocking the loop that serves DNS."""
+    where = client.app[LISTENERS].dns
+    assert where is not None
+    proc = await asyncio.create_subprocess_exec(
+        "dig", "+short", "+time=2", "+tries=1", "-p", str(where.port), "@127.0.0.1", name, "A",
+        stdout=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    return sorted(out.decode().split())
+
+
 async def set_version(client: TestClient[Any, Any], stack: str, version: str) -> None:
     resp = await client.put(f"/api/v1/stacks/{stack}/env", headers=ADMIN,
                             json={"variables": {"VERSION": version}})
@@ -81,6 +94,7 @@ async def test_deploy_update_fail_rollback_scale(client: TestClient[Any, Any], s
     web = await containers(client, stack)
     assert len(web) == 1 and web[0]["state"] == "healthy"
     assert await served(web) == {"v1"}
+    assert await dig(client, f"web.{stack}.c66.internal") == [web[0]["address"]]
 
     # A new version replaces the container; the old one is drained and removed.
     await set_version(client, stack, "v2")
@@ -89,6 +103,7 @@ async def test_deploy_update_fail_rollback_scale(client: TestClient[Any, Any], s
     web2 = await containers(client, stack)
     assert len(web2) == 1 and web2[0]["id"] != web[0]["id"]
     assert await served(web2) == {"v2"}
+    assert await dig(client, f"web.{stack}.c66.internal") == [web2[0]["address"]]
     # The worker's spec did not change, so its container was left running.
     assert [c["id"] for c in await containers(client, stack, "worker")] == [worker[0]["id"]]
     actions = [(s["action"], s["service"]) for s in second["steps"]]
@@ -123,6 +138,7 @@ async def test_deploy_update_fail_rollback_scale(client: TestClient[Any, Any], s
     assert scaled["status"] == "succeeded"
     now = await containers(client, stack)
     assert len(now) == 3 and kept in {c["id"] for c in now}
+    assert await dig(client, f"web.{stack}.c66.internal") == sorted(c["address"] for c in now)
 
     log = await client.get(f"/api/v1/deployments/{scaled['id']}/log", headers=ADMIN)
     text = await log.text()

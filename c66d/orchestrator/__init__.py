@@ -8,10 +8,13 @@ from typing import Any
 
 from aiohttp import web
 
+from c66d.dns import DNS_SOURCE, DNS_TABLE
+from c66d.dns import ContainerRecord as DnsContainer
 from c66d.errors import Unavailable
 from c66d.keys import CONFIG, DATA_DIR, EVENTS, LISTENERS, STATUS_PROBES, STORE
 from c66d.orchestrator import routes_deploy, routes_servers, routes_stacks
 from c66d.orchestrator.deployments import Deployer
+from c66d.orchestrator.dnsfeed import healthy_containers
 from c66d.orchestrator.engines import Engines
 from c66d.orchestrator.reach import Reach
 from c66d.orchestrator.routes_deploy import DEPLOYER
@@ -85,7 +88,8 @@ async def _deployer_ctx(app: web.Application) -> AsyncIterator[None]:
     reach.remote_dial = app[SERVERS].dial  # containers on SSH servers: tunnelled TCP
     password = app[CONFIG].admin_password
     auth = {"username": "admin", "password": password, "serveraddress": reach.registry}
-    deployer = Deployer(app[STORE], app[EVENTS], reach, auth if password else None)
+    deployer = Deployer(app[STORE], app[EVENTS], reach, auth if password else None,
+                        dns_table=app[DNS_TABLE])
     app[DEPLOYER] = deployer
     await deployer.recover()
     yield
@@ -93,6 +97,10 @@ async def _deployer_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def setup(app: web.Application) -> None:
+    async def dns_source() -> list[DnsContainer]:
+        return await healthy_containers(app[STORE], app[DNS_TABLE])
+
+    app[DNS_SOURCE] = dns_source
     app.cleanup_ctx.append(_engines_ctx)
     app.cleanup_ctx.append(_deployer_ctx)
     routes_stacks.setup(app)

@@ -6,8 +6,10 @@ import asyncio
 import logging
 from typing import Any
 
+from c66d.dns import DnsTable
 from c66d.errors import Invalid
 from c66d.events import EventBus
+from c66d.orchestrator.dnsfeed import apply_behaviours
 from c66d.orchestrator.errors import ImageUnavailable
 from c66d.orchestrator.reach import Reach
 from c66d.orchestrator.rollout import Rollout
@@ -23,9 +25,11 @@ class Deployer:
     """Owns the rollout tasks. Requests for one stack queue behind its lock, FIFO."""
 
     def __init__(self, store: Store, events: EventBus, reach: Reach,
-                 registry_auth: dict[str, str] | None = None) -> None:
+                 registry_auth: dict[str, str] | None = None,
+                 dns_table: DnsTable | None = None) -> None:
         self.store, self.events, self.reach = store, events, reach
         self.registry_auth = registry_auth
+        self.dns_table = dns_table
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -94,8 +98,11 @@ class Deployer:
         lock = self._locks.setdefault(deployment.stack, asyncio.Lock())
         async with lock:
             try:
-                await Rollout(self.store, self.events, self.reach, deployment,
-                              self.registry_auth).run()
+                rollout = Rollout(self.store, self.events, self.reach, deployment,
+                                  self.registry_auth)
+                if self.dns_table is not None:
+                    apply_behaviours(self.dns_table, deployment.stack, rollout.spec)
+                await rollout.run()
             except asyncio.CancelledError:
                 await self.store.deployments.set_status(deployment.id, "failed", INTERRUPTED)
                 raise
