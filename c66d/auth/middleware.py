@@ -79,7 +79,7 @@ def _refusal(request: web.Request, identity: Identity | None, declared: Access,
     if identity is None or identity.anonymous:
         if which == "ui":
             return web.HTTPFound("/login?next=" + quote(request.path_qs, safe="/"))
-        exc = Unauthorized("sign-in is required")
+        exc = Unauthorized("sign-in is required", detail={"needs": declared.level})
         if which == "registry":
             exc.headers = registry_challenge(request, declared)  # type: ignore[attr-defined]
         return exc
