@@ -1,11 +1,13 @@
 """c66d's DNS server against dnsmasq, same 1000 names, same machine, one run.
 
-    .venv/bin/python bench/dns.py [--seconds 10] [--names 1000]
+    .venv/bin/python bench/dns.py [--seconds 5] [--rounds 3] [--names 1000]
 
 Each server runs pinned to one core (taskset), dnsperf to another. c66d runs its real DNS
 listeners and table on uvloop in a child process fed with the names the way the event bus would
 (container.healthy); dnsmasq serves the same names from an addn-hosts file, no upstreams, in the
-foreground. Prints queries per second at saturation and the unloaded latency for both, and ratios.
+foreground. Rounds alternate between the two so both see the same background load; prints the
+median queries per second at saturation (100 queries outstanding) and the unloaded latency (one
+outstanding) for both, and the ratios.
 """
 
 from __future__ import annotations
@@ -119,20 +121,31 @@ def dnsperf(port: int, queries: Path, seconds: float, core: int,
     return {"qps": qps, "latency_us": latency * 1e6, "lost": lost}
 
 
-def measure(name: str, port: int, queries: Path, seconds: float, core: int) -> dict[str, float]:
-    dnsperf(port, queries, 1, core, 100)  # warm up
+def measure(port: int, queries: Path, seconds: float, core: int) -> dict[str, float]:
     loaded = dnsperf(port, queries, seconds, core, 100)
-    unloaded = dnsperf(port, queries, max(2.0, seconds / 3), core, 1)
-    print(f"{name:8} {loaded['qps']:10.0f} qps  (lost {loaded['lost']:.0f})   "
-          f"latency loaded {loaded['latency_us']:7.0f} us   "
-          f"unloaded {unloaded['latency_us']:5.0f} us",
-          flush=True)
-    return {"qps": loaded["qps"], "unloaded_us": unloaded["latency_us"]}
+    unloaded = dnsperf(port, queries, max(1.0, seconds / 3), core, 1)
+    return {"qps": loaded["qps"], "loaded_us": loaded["latency_us"], "lost": loaded["lost"],
+            "unloaded_us": unloaded["latency_us"]}
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians")
     parser.add_argument("--names", type=int, default=1000)
     parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -145,29 +158,36 @@ def main() -> int:
             raise SystemExit(f"{tool} is not installed (run scripts/install)")
     cores = sorted(os.sched_getaffinity(0))
     server_core, load_core = cores[0], cores[-1]
-    print(f"{args.names} names, {args.seconds:.0f} s per run; servers on core {server_core}, "
+    print(f"{args.names} names, {args.rounds} rounds of {args.seconds:.0f} s; "
+          f"servers on core {server_core}, "
           f"dnsperf on core {load_core}", flush=True)
     with tempfile.TemporaryDirectory(prefix="c66d-bench-dns-") as tmp:
         work = Path(tmp)
         queries = work / "queries"
         queries.write_text("".join(f"{name} A\n" for name, _ in names(args.names)))
-        results = {}
-        for name, start in (("c66d", start_c66d), ("dnsmasq", None)):
-            port = free_port()
-            proc = (start_c66d(port, args.names, server_core) if start else
-                    start_dnsmasq(port, args.names, server_core, work))
-            try:
-                wait_answering(port)
-                results[name] = measure(name, port, queries, args.seconds, load_core)
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-    ours, theirs = results["c66d"], results["dnsmasq"]
-    print(f"ratio    qps c66d/dnsmasq = {ours['qps'] / theirs['qps']:.2f} (goal >= 0.8)   "
+        ports = {"c66d": free_port(), "dnsmasq": free_port()}
+        procs = [start_c66d(ports["c66d"], args.names, server_core)]
+        try:
+            procs.append(start_dnsmasq(ports["dnsmasq"], args.names, server_core, work))
+            runs: dict[str, list[dict[str, float]]] = {"c66d": [], "dnsmasq": []}
+            for port in ports.values():
+                dnsperf(port, queries, 1, load_core, 100)  # warm up
+            for _ in range(args.rounds):  # interleaved: both see the same background load
+                for name, port in ports.items():
+                    runs[name].append(measure(port, queries, args.seconds, load_core))
+        finally:
+            for proc in procs:
+                stop(proc)
+    summary = {}
+    for name, results in runs.items():
+        summary[name] = {key: median([r[key] for r in results]) for key in results[0]}
+        got = summary[name]
+        print(f"{name:8} {got['qps']:9.0f} qps (runs: "
+              + ", ".join(f"{r['qps']:.0f}" for r in results)
+              + f"; lost {got['lost']:.0f})  latency loaded {got['loaded_us']:6.0f} us, "
+              f"unloaded {got['unloaded_us']:4.0f} us", flush=True)
+    ours, theirs = summary["c66d"], summary["dnsmasq"]
+    print(f"ratio    qps c66d/dnsmasq = {ours['qps'] / theirs['qps']:.2f} (goal >= 0.8); "
           f"unloaded latency c66d/dnsmasq = {ours['unloaded_us'] / theirs['unloaded_us']:.2f} "
           "(goal <= 2)")
     return 0

@@ -194,3 +194,15 @@ def test_odd_but_valid_queries_are_rewritten_and_answered(table: DnsTable) -> No
     chaos = DNSRecord.question("version.bind", "TXT", "CH")
     reply = resolver.answer(bytes(chaos.pack()), "127.0.0.1", False)
     assert isinstance(reply, bytes) and reply[3] & 0x0F == RCODE.REFUSED
+
+
+def test_the_same_query_bytes_see_a_change_at_once(table: DnsTable) -> None:
+    resolver = Resolver(table)
+    packet = bytes(DNSRecord.question("web.shop.c66.internal", "AAAA").pack())
+    for _ in range(2):  # the second answer comes from the reply cache
+        reply = resolver.answer(packet, "127.0.0.1", False)
+        assert isinstance(reply, bytes) and DNSRecord.parse(reply).rr == []
+    table.add(rec("v6", address="fd66::1"))
+    reply = resolver.answer(packet, "127.0.0.1", False)
+    assert isinstance(reply, bytes) and reply[:2] == packet[:2]
+    assert [str(r.rdata) for r in DNSRecord.parse(reply).rr] == ["fd66::1"]

@@ -26,6 +26,7 @@ _ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00"
 _CLASS_IN = b"\x00\x01"
 _OPT_HEAD = b"\x00\x00\x29"  # root owner, type OPT
 _BADVERS_OPT = wire.opt_record(extended_rcode=wire.BADVERS)
+REPLIES_KEPT = 20_000  # past this the reply cache starts over (random names cannot grow it)
 
 
 class Resolver:
@@ -40,6 +41,11 @@ class Resolver:
 
     def answer(self, packet: bytes, caller: str, tcp: bool) -> Reply:
         """The reply to `packet` from `caller`; None only for packets that are not queries."""
+        replies = self.table.replies
+        if not tcp:
+            known = replies.get(packet[2:])
+            if known is not None:
+                return packet[:2] + known
         size = len(packet)
         if size < 17 or packet[2] & 0xF8 or packet[4:10] != _ONE_QUESTION:
             return self._unusual(packet, caller, tcp)
@@ -81,6 +87,7 @@ class Resolver:
             entry = zone.names.get(key[:-2]) or _nxdomain(zone, key[:-2])
             if entry is None:
                 return self._forward(packet, question, opt, tcp, limit)
+        cacheable = entry.behaviour is None and not tcp
         if entry.behaviour is None:
             answer = entry.answer
             heads = entry.heads
@@ -93,14 +100,13 @@ class Resolver:
             answer, heads = self._shaped(entry, zone, key, caller)
         rd_opt = (packet[2] & 1) | (2 if opt else 0)
         reply = b"".join((packet[:2], heads[rd_opt], question, answer, entry.tail, opt))
-        if len(reply) <= limit:
-            return reply
-        if entry.tail:  # leave out the additional section first
-            lean = entry.lean_heads if heads is entry.heads else _without_additional(heads)
-            reply = b"".join((packet[:2], lean[rd_opt], question, answer, entry.lean_tail, opt))
-            if len(reply) <= limit:
-                return reply
-        return wire.bare_reply(packet[:4], question, 0, opt=opt, truncated=True, aa=True)
+        if len(reply) > limit:
+            reply = _fitted(entry, packet, heads, question, answer, opt, limit)
+        if cacheable:
+            if len(replies) >= REPLIES_KEPT:
+                replies.clear()
+            replies[packet[2:]] = reply[2:]
+        return reply
 
     def _shaped(self, entry: Entry, zone: Zone, key: bytes,
                 caller: str) -> tuple[bytes, tuple[bytes, ...]]:
@@ -135,6 +141,19 @@ class Resolver:
         if plain is None or plain == packet:
             return _formerr(packet)
         return self.answer(plain, caller, tcp)
+
+
+def _fitted(entry: Entry, packet: bytes, heads: tuple[bytes, ...], question: bytes,
+            answer: bytes, opt: bytes, limit: int) -> bytes:
+    """A reply too big for the client's UDP size: without the additional section if that
+    fits, else the question alone with TC set (the client asks again over TCP)."""
+    rd_opt = (packet[2] & 1) | (2 if opt else 0)
+    if entry.tail:
+        lean = entry.lean_heads if heads is entry.heads else _without_additional(heads)
+        reply = b"".join((packet[:2], lean[rd_opt], question, answer, entry.lean_tail, opt))
+        if len(reply) <= limit:
+            return reply
+    return wire.bare_reply(packet[:4], question, 0, opt=opt, truncated=True, aa=True)
 
 
 def _nxdomain(zone: Zone, name: bytes) -> Entry | None:

@@ -29,6 +29,9 @@ class DnsTable:
         self.serial = 0
         self._zone: Zone | None = None
         self._previous: Zone | None = None
+        # Whole UDP replies (less their id) by query (less its id), for answers that do not
+        # depend on who asks or when; emptied on every change.
+        self.replies: dict[bytes, bytes] = {}
 
     @property
     def zone(self) -> Zone:
@@ -41,6 +44,7 @@ class DnsTable:
 
     def _changed(self) -> None:
         self._zone = None
+        self.replies = {}
 
     def add(self, container: ContainerRecord) -> None:
         container.check()
