@@ -112,7 +112,8 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds a build may run before it fails (0: no limit)"),
     Setting("dns_zone", str, "c66.internal", "DNS zone c66d answers for"),
     Setting("dns_upstreams", _parse_list, (),
-            "comma-separated upstream resolvers (default: the host's /etc/resolv.conf)"),
+            "comma-separated upstream resolvers HOST[:PORT] (default: the host's"
+            " /etc/resolv.conf; `none`: refuse names outside the zone)"),
     Setting("dns_ttl", _parse_positive_int, 5, "TTL in seconds of records c66d serves"),
     Setting("cluster_range", _parse_network, "10.66.0.0/16",
             "private range cut into a subnet per server for ContainerNet"),
