@@ -66,18 +66,10 @@ class Resolver:
         opt = b""
         limit = 65535 if tcp else 512
         if qend != size or packet[10:12] != b"\x00\x00":
-            if packet[10:12] == b"\x00\x00":
-                return _formerr(packet)  # bytes after the question that no count announces
-            if packet[10:12] != b"\x00\x01" or packet[qend:qend + 3] != _OPT_HEAD:
-                return self._unusual(packet, caller, tcp)
-            if qend + 11 + (packet[qend + 9] << 8 | packet[qend + 10]) != size:
-                return _formerr(packet)
-            if packet[qend + 6]:  # an EDNS version we do not speak
-                return wire.bare_reply(packet[:4], question, 0, opt=_BADVERS_OPT)
-            opt = wire.OPT_DO if packet[qend + 7] & 0x80 else wire.OPT_PLAIN
-            if not tcp:
-                limit = max(512, min(packet[qend + 3] << 8 | packet[qend + 4],
-                                     wire.MAX_UDP_PAYLOAD))
+            edns = _edns(packet, qend, size, tcp)
+            if not isinstance(edns, tuple):
+                return edns if edns is not None else self._unusual(packet, caller, tcp)
+            opt, limit = edns
         if packet[end + 3:qend] != _CLASS_IN:
             return wire.bare_reply(packet[:4], question, wire.REFUSED, opt=opt)
         key = packet[12:end + 1].lower() + packet[end + 1:end + 3]
@@ -87,7 +79,16 @@ class Resolver:
             entry = zone.names.get(key[:-2]) or _nxdomain(zone, key[:-2])
             if entry is None:
                 return self._forward(packet, question, opt, tcp, limit)
-        cacheable = entry.behaviour is None and not tcp
+        reply = self._reply(entry, zone, key, packet, question, opt, limit, caller)
+        if entry.behaviour is None and not tcp:  # the same for everyone: keep it whole
+            if len(replies) >= REPLIES_KEPT:
+                replies.clear()
+            replies[packet[2:]] = reply[2:]
+        return reply
+
+    def _reply(self, entry: Entry, zone: Zone, key: bytes, packet: bytes, question: bytes,
+               opt: bytes, limit: int, caller: str) -> bytes:
+        """The ready records after the query's id and question, rotated or shaped."""
         if entry.behaviour is None:
             answer = entry.answer
             heads = entry.heads
@@ -101,11 +102,7 @@ class Resolver:
         rd_opt = (packet[2] & 1) | (2 if opt else 0)
         reply = b"".join((packet[:2], heads[rd_opt], question, answer, entry.tail, opt))
         if len(reply) > limit:
-            reply = _fitted(entry, packet, heads, question, answer, opt, limit)
-        if cacheable:
-            if len(replies) >= REPLIES_KEPT:
-                replies.clear()
-            replies[packet[2:]] = reply[2:]
+            return _fitted(entry, packet, heads, question, answer, opt, limit)
         return reply
 
     def _shaped(self, entry: Entry, zone: Zone, key: bytes,
@@ -141,6 +138,23 @@ class Resolver:
         if plain is None or plain == packet:
             return _formerr(packet)
         return self.answer(plain, caller, tcp)
+
+
+def _edns(packet: bytes, qend: int, size: int, tcp: bool) -> tuple[bytes, int] | bytes | None:
+    """What follows the question: (our OPT, UDP size limit) for one OPT record; an error reply
+    (FORMERR, BADVERS); None for anything else (the slow path decides)."""
+    if packet[10:12] == b"\x00\x00":
+        return _formerr(packet)  # bytes after the question that no count announces
+    if packet[10:12] != b"\x00\x01" or packet[qend:qend + 3] != _OPT_HEAD:
+        return None
+    if qend + 11 + (packet[qend + 9] << 8 | packet[qend + 10]) != size:
+        return _formerr(packet)
+    if packet[qend + 6]:  # an EDNS version we do not speak
+        return wire.bare_reply(packet[:4], packet[12:qend], 0, opt=_BADVERS_OPT)
+    opt = wire.OPT_DO if packet[qend + 7] & 0x80 else wire.OPT_PLAIN
+    if tcp:
+        return opt, 65535
+    return opt, max(512, min(packet[qend + 3] << 8 | packet[qend + 4], wire.MAX_UDP_PAYLOAD))
 
 
 def _fitted(entry: Entry, packet: bytes, heads: tuple[bytes, ...], question: bytes,
