@@ -52,8 +52,15 @@ class Feed:
         self.lost = 0
 
     async def load(self) -> None:
-        if self.source is not None:
-            self.table.replace(await self.source())
+        """Replace the table's containers with the source's; a failing source changes nothing."""
+        if self.source is None:
+            return
+        try:
+            containers = list(await self.source())
+        except Exception:  # DNS keeps serving what it has
+            log.exception("the DNS container source failed; keeping the current records")
+            return
+        self.table.replace(containers)
 
     async def run(self) -> None:
         sub = self.subscription
