@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -350,3 +353,17 @@ async def test_registry_api_lists_with_build_links(v2: V2, client: Client) -> No
     assert resp.status == 404
     resp = await client.get("/api/v1/registry/repositories")
     assert resp.status == 401
+
+
+async def test_cli_gc_and_listing(v2: V2, config: Config) -> None:
+    await v2.push_image("shop/web", "v1", [b"l"])
+    loose = await v2.push_blob("shop/web", b"loose")
+    base = [sys.executable, "-m", "c66d", "registry"]
+    where = ["--data-dir", str(config.data_dir)]
+    out = subprocess.run([*base, "gc", "--grace", "0", *where], capture_output=True,
+                         text=True, timeout=60, check=True)
+    assert json.loads(out.stdout)["blobs"] == [loose]
+    assert (await v2.request("GET", f"/v2/shop/web/blobs/{loose}")).status == 404
+    out = subprocess.run([*base, "tags", "shop/web", *where], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.startswith("v1\tsha256:")

@@ -60,6 +60,7 @@ async def _registry_ctx(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+    app[REGISTRY].senders.shutdown(wait=False, cancel_futures=True)
 
 
 def setup(app: web.Application) -> None:

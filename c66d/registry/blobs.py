@@ -105,14 +105,22 @@ class BlobStore:
                 for path in folder.iterdir():
                     yield "sha256:" + path.name, path
 
-    def sweep_orphans(self, known: set[str], uploads: set[str], older_than: float) -> int:
-        """Remove tree files no record names and temp files no upload owns, if older than
+    def listing(self) -> list[tuple[str, Path]]:
+        """(name, path) of every tree file (name = digest) and every upload temp file
+        (name = file name). Runs in a thread."""
+        found = list(self.files())
+        if self.uploads.exists():
+            found += [(p.name, p) for p in self.uploads.iterdir()]
+        return found
+
+    def remove_orphans(self, listing: list[tuple[str, Path]], keep: set[str],
+                       older_than: float) -> int:
+        """Remove listed files whose name is not in `keep` and that were last written before
         `older_than` (epoch seconds); returns bytes freed. Runs in a thread."""
         freed = 0
-        candidates = [p for d, p in self.files() if d not in known]
-        if self.uploads.exists():
-            candidates += [p for p in self.uploads.iterdir() if p.name not in uploads]
-        for path in candidates:
+        for name, path in listing:
+            if name in keep:
+                continue
             with contextlib.suppress(FileNotFoundError):
                 stat = path.stat()
                 if stat.st_mtime < older_than:

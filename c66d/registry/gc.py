@@ -13,6 +13,7 @@ from c66d.logs import get_logger
 from c66d.registry.service import Registry
 
 log = get_logger("c66d.registry.gc")
+ORPHAN_AGE = 600.0  # files without a record are left alone this long whatever the grace
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,16 @@ def unreachable_manifests(
     return [key for key in every if key not in reached]
 
 
+async def _remove_orphans(registry: Registry, age: float) -> int:
+    """Files no record names: a crash between rename and record, or an upload temp file whose
+    session is gone. Listed outside the lock; checked and removed under it."""
+    listing = await asyncio.to_thread(registry.blobs.listing)
+    async with registry.lock:
+        keep = await registry.store.all_blob_digests() | await registry.store.upload_ids()
+        return await asyncio.to_thread(registry.blobs.remove_orphans, listing, keep,
+                                       time.time() - age)
+
+
 async def collect(registry: Registry, *, untagged: bool = False, grace: float = 3600.0,
                   upload_expiry: float = 3600.0) -> GcReport:
     """One collection; returns what it freed."""
@@ -66,9 +77,7 @@ async def collect(registry: Registry, *, untagged: bool = False, grace: float = 
             doomed = unreachable_manifests(*await registry.store.manifest_graph())
         swept = await registry.store.sweep(cutoff, doomed)
         freed = await registry.blobs.delete([b.digest for b in swept.blobs])
-    known = await registry.store.all_blob_digests()
-    live = await registry.store.upload_ids()
-    freed += await asyncio.to_thread(registry.blobs.sweep_orphans, known, live, cutoff)
+    freed += await _remove_orphans(registry, max(grace, upload_expiry, ORPHAN_AGE))
     report = GcReport([f"{r}@{d}" for r, d in swept.manifests], [b.digest for b in swept.blobs],
                       swept.unlinked, uploads, freed, round(time.monotonic() - started, 3))
     log.info("gc: %d manifests, %d blobs, %d links, %d uploads, %d bytes freed in %.2fs",

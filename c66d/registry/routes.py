@@ -11,6 +11,7 @@ from c66d.registry.errors import DigestInvalid, ManifestUnknown, RangeInvalid
 from c66d.registry.manifests import MAX_MANIFEST, OCI_INDEX, accepts, referrers_index
 from c66d.registry.names import check_digest, check_name
 from c66d.registry.paging import link_header, page_query, read_limited
+from c66d.registry.sendfile import send_blob
 from c66d.registry.service import REGISTRY, Registry
 from c66d.registry.uploads import Session, check_upload_id, upload_whole
 from c66d.web.access import access
@@ -56,10 +57,12 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
     blob = await registry.blob(name, request.match_info["digest"])
     if request.method == "HEAD":  # pushers ask before reusing a blob: keep it from GC a while
         await registry.store.touch_link(name, blob.digest)
-    return web.FileResponse(blob.path, headers={
-        **API_VERSION, "Docker-Content-Digest": blob.digest,
-        "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes",
-        "Cache-Control": "max-age=31536000"})
+    headers = {**API_VERSION, "Docker-Content-Digest": blob.digest,
+               "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes",
+               "ETag": f'"{blob.digest}"', "Cache-Control": "max-age=31536000"}
+    if "Range" in request.headers:
+        return web.FileResponse(blob.path, headers=headers)
+    return await send_blob(request, blob.path, blob.size, headers, registry.senders)
 
 
 @access("stack_admin", stack_param="name")

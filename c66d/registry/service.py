@@ -21,6 +21,7 @@ from c66d.registry.errors import (
 )
 from c66d.registry.manifests import ParsedManifest, parse_manifest
 from c66d.registry.names import check_digest, check_tag, is_digest, stack_of
+from c66d.registry.sendfile import senders
 from c66d.registry.uploads import Commit, Uploads
 from c66d.store.registry import BlobRecord, ManifestRecord, RegistryStore
 
@@ -42,6 +43,7 @@ class Registry:
         self.blobs = blobs
         self.events = events
         self.uploads = Uploads(store, blobs)
+        self.senders = senders()
         # Held while a blob becomes visible/linked and while GC sweeps: GC never removes a
         # blob between a push checking it exists and recording that it uses it.
         self.lock = asyncio.Lock()
@@ -58,8 +60,9 @@ class Registry:
     async def blob(self, repo: str, digest: str) -> Blob:
         check_digest(digest)
         record = await self.store.linked_blob(repo, digest)
-        size = self.blobs.size(digest) if record is not None else None
-        if record is None or size is None:
+        known = record is not None or await self.store.manifest(repo, digest) is not None
+        size = self.blobs.size(digest) if known else None  # manifests are blobs too
+        if size is None:
             raise BlobUnknown(f"blob {digest} is not in {repo}", detail={"digest": digest})
         return Blob(digest, size, self.blobs.path(digest))
 

@@ -1,0 +1,75 @@
+"""`c66d registry gc|repos|tags`: registry housekeeping straight on the data directory."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from c66d import cli, jsonio
+from c66d.datadir import DataDir
+from c66d.errors import C66dError
+from c66d.events import EventBus
+from c66d.registry.blobs import BlobStore
+from c66d.registry.gc import collect
+from c66d.registry.names import check_name
+from c66d.registry.service import Registry
+from c66d.store import Store
+
+
+async def _run(args: argparse.Namespace) -> int:
+    config = cli.config_from_args(args)
+    data_dir = DataDir(config.data_dir)
+    if not data_dir.database.exists():
+        raise C66dError(f"no c66d data directory at {data_dir.root}; run `c66d serve` once")
+    store = Store(data_dir.database)
+    await store.open()
+    try:
+        registry = Registry(store.registry, BlobStore(data_dir.blobs), EventBus())
+        if args.registry_command == "gc":
+            grace = config.registry_upload_expiry if args.grace is None else args.grace
+            report = await collect(registry, untagged=args.untagged, grace=grace,
+                                   upload_expiry=config.registry_upload_expiry)
+            print(jsonio.dumps(dataclasses.asdict(report), pretty=True))
+        elif args.registry_command == "repos":
+            for repo in await store.registry.summaries():
+                print(f"{repo.name}\t{repo.tags} tags\t{repo.manifests} manifests")
+        else:
+            for tag in await store.registry.tags(check_name(args.name)):
+                link = f"\tbuild {tag.build_id} {tag.git_commit}" if tag.build_id else ""
+                print(f"{tag.tag}\t{tag.digest}\t{tag.size}{link}")
+    finally:
+        await store.close()
+    return 0
+
+
+def _handle(args: argparse.Namespace) -> int:
+    if args.registry_command is None:
+        print("usage: c66d registry {gc,repos,tags} ...", file=sys.stderr)
+        return 2
+    return asyncio.run(_run(args))
+
+
+def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    registry = sub.add_parser("registry", help="registry contents and garbage collection")
+    registry.set_defaults(handler=_handle)
+    actions = registry.add_subparsers(dest="registry_command", metavar="ACTION")
+    gc = actions.add_parser("gc", help="remove unreferenced blobs; report what was freed")
+    gc.add_argument("--untagged", action="store_true",
+                    help="also remove manifests no tag reaches")
+    gc.add_argument("--grace", type=float,
+                    help="spare content touched this many seconds ago (default"
+                         " registry_upload_expiry)")
+    actions.add_parser("repos", help="list repositories")
+    tags = actions.add_parser("tags", help="list a repository's tags with their builds")
+    tags.add_argument("name")
+    for parser in (gc, *actions.choices.values()):
+        if not any(a.dest == "data_dir" for a in parser._actions):
+            parser.add_argument("--config", type=Path, help="TOML file with settings")
+            parser.add_argument("--data-dir", help="data directory (default ./c66d-data)")
+
+
+cli.register(add_parser)
