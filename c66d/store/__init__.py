@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from c66d.store.auth import AuthStore
-from c66d.store.auth import AuthStore
 from c66d.store.builds import BuildStore
 from c66d.store.core import AuditEntry, AuditStore, MetaStore, Server, ServerStore
-from c66d.store.credentials import CredentialStore
 from c66d.store.credentials import CredentialStore
 from c66d.store.db import Database
 from c66d.store.deployments import (
@@ -37,8 +35,6 @@ class Store:
         self.meta = MetaStore(self.db)
         self.servers = ServerStore(self.db)
         self.audit = AuditStore(self.db)
-        self.auth = AuthStore(self.db)
-        self.credentials = CredentialStore(self.db)
         self.auth = AuthStore(self.db)
         self.credentials = CredentialStore(self.db)
         self.stacks = StackStore(self.db, self.box)
