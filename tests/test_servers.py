@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +13,7 @@ from aiohttp.web import Application
 
 from c66d.app import create_app
 from c66d.config import Config, HostPort
+from c66d.errors import NotFound, Unavailable
 from c66d.keys import EVENTS, Listeners
 from c66d.orchestrator import ENGINES
 from c66d.orchestrator.servers import SERVERS
@@ -139,7 +141,7 @@ async def test_changed_host_key_is_refused_until_an_admin_accepts_it(
     assert refused["reason"].startswith(f"host key changed: expected {old}, got {new}")
     assert f"/api/v1/servers/{host.name}/accept-key" in refused["reason"]
     assert refused["host_key"] == old and not refused["connected"]
-    with pytest.raises(Exception, match="not connected"):
+    with pytest.raises(Unavailable, match="not connected"):
         _app(app_client)[ENGINES].client(host.name)
 
     resp = await app_client.post(f"/api/v1/servers/{host.name}/accept-key")
@@ -159,12 +161,16 @@ async def test_server_cut_off_is_marked_down_after_the_grace_and_comes_back(
     await add_server(app_client, host)
     await wait_server(app_client, host.name, "up")
     events = _app(app_client)[EVENTS].subscribe(["server."])
+    cut = time.monotonic()
     if how == "link":
         host.cut_off()
     else:
         host.stop_sshd()
     down = await wait_server(app_client, host.name, "down", timeout=GRACE + 15)
-    assert down["reason"]
+    noticed = time.monotonic() - cut
+    # Not before the grace (less the heartbeat interval since the last answer), soon after it.
+    assert GRACE - 0.6 <= noticed <= GRACE + 3, noticed
+    assert down["reason"].startswith("no answer for")
     downs = [e for e in _drain(events) if e.kind == "server.down"]
     assert [e.data["server"] for e in downs] == [host.name]
 
@@ -172,8 +178,11 @@ async def test_server_cut_off_is_marked_down_after_the_grace_and_comes_back(
         host.reconnect()
     else:
         host.start_sshd()
+    back = time.monotonic()
     up = await wait_server(app_client, host.name, "up", timeout=20)
     assert up["connected"] and up["reason"] == ""
+    print(f"{how}: marked down {noticed:.2f}s after the cut (grace {GRACE}s),"
+          f" up again {time.monotonic() - back:.2f}s after the repair")
     # The registry tunnel comes back too, once the server dropped the lost session's port.
     await wait_server(app_client, host.name, "up", timeout=20,
                       registry_tunnel=app_client.server.port)
@@ -214,3 +223,43 @@ async def test_dial_reaches_a_container_only_the_server_can_reach(
         await asyncio.sleep(0.1)
     assert b"200 OK" in answer and f"served-on-{info['Config']['Hostname']}".encode() in answer
     await container.delete(force=True)
+
+
+async def test_a_server_that_refuses_c66d_key_is_down_with_the_reason_then_removed(
+        app_client: Client, hosts: list[Host]) -> None:
+    host = hosts[1]
+    events = _app(app_client)[EVENTS].subscribe(["server."])
+    resp = await app_client.post("/api/v1/servers", json=host.server_spec("stranger"),
+                                 headers=ADMIN)  # c66d's key is not authorized: no add_server
+    assert resp.status == 201
+    down = await wait_server(app_client, "stranger", "down", timeout=15)
+    assert "authorized_keys" in down["reason"]
+    resp = await app_client.post("/api/v1/servers", json=host.server_spec("stranger"),
+                                 headers=ADMIN)
+    assert resp.status == 409
+    resp = await app_client.post("/api/v1/servers", json={"name": "Bad Name"}, headers=ADMIN)
+    body = await resp.json()
+    assert resp.status == 400 and {e["key"] for e in body["error"]["detail"]["errors"]} == \
+        {"name", "address"}
+
+    resp = await app_client.delete("/api/v1/servers/stranger", headers=ADMIN)
+    assert resp.status == 204
+    assert (await app_client.get("/api/v1/servers/stranger", headers=ADMIN)).status == 404
+    assert (await app_client.delete("/api/v1/servers/local", headers=ADMIN)).status == 409
+    kinds = [(e.kind, e.data["server"]) for e in _drain(events)]
+    assert kinds[0] == ("server.added", "stranger") and ("server.down", "stranger") in kinds
+    assert kinds[-1] == ("server.removed", "stranger")
+
+
+async def test_removing_a_connected_server_closes_its_link(
+        app_client: Client, hosts: list[Host]) -> None:
+    host = hosts[0]
+    await add_server(app_client, host)
+    await wait_server(app_client, host.name, "up")
+    engines = _app(app_client)[ENGINES]
+    assert engines.connected(host.name)
+    resp = await app_client.delete(f"/api/v1/servers/{host.name}", headers=ADMIN)
+    assert resp.status == 204
+    assert not engines.connected(host.name)
+    with pytest.raises(NotFound):
+        await _app(app_client)[SERVERS].run(host.name, ["true"])
