@@ -263,3 +263,22 @@ async def test_removing_a_connected_server_closes_its_link(
     assert not engines.connected(host.name)
     with pytest.raises(NotFound):
         await _app(app_client)[SERVERS].run(host.name, ["true"])
+
+
+async def test_after_a_restart_c66d_reconnects_with_the_same_key_and_pinned_host_key(
+        config: Config, hosts: list[Host]) -> None:
+    host = hosts[0]
+    port = free_port()
+    settings = config.replace(server_down_grace=GRACE)
+    listeners = Listeners(http=HostPort("127.0.0.1", port))
+    async with TestClient(TestServer(create_app(settings, listeners), host="127.0.0.1",
+                                     port=port)) as first:
+        key = await (await first.get("/api/v1/servers/key", headers=ADMIN)).json()
+        await add_server(first, host)
+        before = await wait_server(first, host.name, "up")
+    async with TestClient(TestServer(create_app(settings, listeners), host="127.0.0.1",
+                                     port=port)) as second:
+        assert await (await second.get("/api/v1/servers/key", headers=ADMIN)).json() == key
+        after = await wait_server(second, host.name, "up", timeout=15)
+        assert after["host_key"] == before["host_key"] and after["pending_host_key"] == ""
+        assert await _app(second)[ENGINES].version(host.name)
