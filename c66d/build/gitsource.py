@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import shlex
+import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,6 +159,12 @@ class Mirrors:
         """Fetch what `ref` (or the head of `branch`) needs; returns (mirror, commit sha)."""
         path = await self.prepare(git, url)
         target = ref or branch
+        if len(target) == 40 and looks_like_sha(target):  # a full sha names itself
+            code, out = await git.run(["-C", str(path), "fetch", "--depth=1", "--no-tags", url,
+                                       target])
+            if code != 0 and not await self._has_commit(git, path, target):
+                raise failure(url, out, code, f"cannot fetch commit {target} from {url}")
+            return path, target
         if looks_like_sha(target) and await self._has_commit(git, path, target):
             return path, await self._rev_parse(git, path, target)
         if looks_like_sha(target):
@@ -197,17 +204,26 @@ async def describe(git: GitRunner, mirror: Path, sha: str, branch: str) -> Commi
     return Commit(sha=sha, branch=branch, message=message.strip(), author=author.strip())
 
 
+def _has_member(tar_path: Path, name: str) -> bool:
+    with tarfile.open(tar_path) as tar:
+        return any(member.name.removeprefix("./") == name for member in tar)
+
+
 async def export_context(git: GitRunner, mirror: Path, sha: str, build_root: str,
                          dockerfile: str, dest: Path) -> None:
     """Write the tree at `sha`/`build_root` to `dest` as a tar; the Dockerfile must be in it."""
     root = build_root.strip("/")
+    tree = f"{sha}:{root}" if root else sha
+    code, out = await git.run(["-C", str(mirror), "archive", "--format=tar", "-o", str(dest),
+                               tree])
     inside = f"{root}/{dockerfile}" if root else dockerfile
-    code, _ = await git.run(["-C", str(mirror), "cat-file", "-e", f"{sha}:{inside}"], quiet=True)
+    if code != 0 and classify("", out) is GitFailed and "not a valid object name" in out:
+        raise DockerfileMissing(f"no Dockerfile at {inside!r} in commit {sha[:12]}"
+                                f" (it has no folder {root!r}: check build_root)")
     if code != 0:
+        raise failure("", out, code, "cannot export the source")
+    if not await asyncio.to_thread(_has_member, dest, dockerfile.removeprefix("./")):
         raise DockerfileMissing(
             f"no Dockerfile at {inside!r} in commit {sha[:12]}"
             " (check the service's build_root and dockerfile_path)"
         )
-    tree = f"{sha}:{root}" if root else sha
-    await git.check(["-C", str(mirror), "archive", "--format=tar", "-o", str(dest), tree],
-                    what="cannot export the source")

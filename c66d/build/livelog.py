@@ -37,7 +37,9 @@ class LiveLog:
 
     def mark(self, text: str) -> None:
         """A c66d line, told apart from tool output by its `==>` prefix and time."""
-        self.line(f"==> {time.strftime('%H:%M:%S')} {text}")
+        now = time.time()
+        self.line(f"==> {time.strftime('%H:%M:%S', time.localtime(now))}"
+                  f".{int(now % 1 * 1000):03d} {text}")
 
     def follow(self) -> tuple[int, asyncio.Queue[bytes | None]]:
         """(bytes already on disk, queue of what comes next); `None` in the queue ends it."""
