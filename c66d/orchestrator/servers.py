@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import shutil
 import tempfile
@@ -105,6 +106,10 @@ class Servers:
                              LinkTimes(grace), registry_port)
         self.links: dict[str, ServerLink] = {}
         self.log = get_logger("c66d.orchestrator.servers")
+        ssh_log = logging.getLogger("asyncssh")
+        if ssh_log.getEffectiveLevel() < logging.WARNING and not self.log.isEnabledFor(
+                logging.DEBUG):  # asyncssh logs every channel (each heartbeat) at INFO
+            ssh_log.setLevel(logging.WARNING)
 
     @property
     def public_key(self) -> str:
