@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ class C66dProcess:
     url: str = ""
     dns_port: int = 0
     output: list[str] = field(default_factory=list)
+    _reader: threading.Thread | None = None
 
     def start(self, timeout: float = 20.0) -> C66dProcess:
         args = [sys.executable, "-m", "c66d", "serve", "--data-dir", str(self.data_dir),
@@ -46,9 +48,22 @@ class C66dProcess:
             if m := _DNS.search(line):
                 self.dns_port = int(m.group(2))
             if "stop:" in line:
+                self._reader = threading.Thread(target=self._drain, daemon=True)
+                self._reader.start()
                 return self
         self.kill()
         pytest.fail("c66d did not start:\n" + "".join(self.output))
+
+    def _drain(self) -> None:
+        """Keep reading the server's output so a full pipe never stalls it."""
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    def _join_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+            self._reader = None
 
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM and wait; returns the exit code."""
@@ -56,19 +71,20 @@ class C66dProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            out, _ = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, _ = self.proc.communicate()
-            self.output.append(out or "")
+            self.proc.wait()
+            self._join_reader()
             pytest.fail(f"c66d did not stop within {timeout}s after SIGTERM")
-        self.output.append(out or "")
+        self._join_reader()
         return self.proc.returncode
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
-            self.proc.communicate()
+            self.proc.wait()
+        self._join_reader()
 
     def text(self) -> str:
         return "".join(self.output)
