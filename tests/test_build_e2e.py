@@ -11,7 +11,7 @@ from uuid import uuid4
 
 import pytest
 
-from c66d.keys import EVENTS
+from c66d.keys import EVENTS, STORE
 from tests.support.gitrepo import (
     MakeGrid,
     add_stack,
@@ -50,6 +50,9 @@ async def test_each_commit_becomes_an_image_in_the_registry(
         assert build["image"] == f"127.0.0.1:{client.port}/shop/web:{sha}"
         assert await skopeo_digest(client, f"shop/web:{sha}") == build["digest"]
     assert builds[0]["digest"] != builds[1]["digest"]
+    tags = {t.tag: t for t in await client.app[STORE].registry.tags("shop/web")}
+    for build, sha in zip(builds, (first, second), strict=True):  # image -> build and commit
+        assert (tags[sha].build_id, tags[sha].git_commit) == (build["id"], sha)
     assert builds[1]["commit"]["message"] == "Second version"
     assert kinds.count("build.queued") == 2 and kinds.count("build.finished") == 2
 
