@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from c66d.keys import LISTENERS
+from c66d.keys import EVENTS, LISTENERS
 from tests.support.http import ADMIN
 from tests.support.stacks import remove_stack_containers, unique, wait_deployment
 
@@ -153,3 +153,22 @@ async def test_second_rollout_waits_its_turn(client: TestClient[Any, Any], stack
     assert first["status"] == second["status"] == "succeeded"
     assert first["finished_at"] <= second["started_at"]  # never interleaved
     assert len(await containers(client, stack)) == 1
+
+
+async def test_successful_build_deploys_a_stack_with_auto_deploy(
+    client: TestClient[Any, Any], stack: str
+) -> None:
+    resp = await client.put(f"/api/v1/stacks/{stack}", headers=ADMIN,
+                            json={"auto_deploy": True})
+    assert resp.status == 200 and (await resp.json())["auto_deploy"] is True
+    # What the build queue publishes when a build of this stack succeeds.
+    client.app[EVENTS].publish("build.finished", build=7, stack=stack, service="web",
+                               status="succeeded", auto_deploy=True)
+    for _ in range(50):
+        items = (await (await client.get(f"/api/v1/stacks/{stack}/deployments",
+                                         headers=ADMIN)).json())["items"]
+        if items:
+            break
+        await asyncio.sleep(0.1)
+    assert len(items) == 1 and items[0]["actor"] == "build 7"
+    assert (await wait_deployment(client, items[0]["id"]))["status"] == "succeeded"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +14,7 @@ from c66d.dns import ContainerRecord as DnsContainer
 from c66d.errors import Unavailable
 from c66d.keys import CONFIG, DATA_DIR, EVENTS, LISTENERS, STATUS_PROBES, STORE
 from c66d.orchestrator import routes_deploy, routes_servers, routes_stacks
-from c66d.orchestrator.deployments import Deployer
+from c66d.orchestrator.deployments import Deployer, deploy_after_builds
 from c66d.orchestrator.dnsfeed import healthy_containers
 from c66d.orchestrator.engines import Engines
 from c66d.orchestrator.reach import Reach
@@ -92,7 +93,11 @@ async def _deployer_ctx(app: web.Application) -> AsyncIterator[None]:
                         dns_table=app[DNS_TABLE])
     app[DEPLOYER] = deployer
     await deployer.recover()
+    auto = asyncio.create_task(deploy_after_builds(app[EVENTS], deployer), name="auto-deploy")
     yield
+    auto.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await auto
     await deployer.close()
 
 

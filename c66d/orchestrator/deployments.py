@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from c66d.dns import DnsTable
-from c66d.errors import Invalid
+from c66d.errors import C66dError, Invalid
 from c66d.events import EventBus
 from c66d.orchestrator.dnsfeed import apply_behaviours
 from c66d.orchestrator.errors import ImageUnavailable
@@ -137,3 +137,20 @@ def deployment_view(deployment: Deployment) -> dict[str, Any]:
         "created_at": deployment.created_at, "started_at": deployment.started_at,
         "finished_at": deployment.finished_at,
     }
+
+
+async def deploy_after_builds(events: EventBus, deployer: Deployer) -> None:
+    """A successful build of a stack with auto_deploy set deploys the stack."""
+    with events.subscribe(["build.finished"]) as builds:
+        async for event in builds:
+            if not event.data.get("auto_deploy"):
+                continue
+            stack = str(event.data.get("stack", ""))
+            try:
+                deployment = await deployer.deploy(stack, actor=f"build {event.data.get('build')}")
+            except C66dError as exc:
+                log.warning("auto deploy of %s after build %s: %s", stack,
+                            event.data.get("build"), exc.message)
+                continue
+            log.info("build %s deploys %s as deployment %s", event.data.get("build"), stack,
+                     deployment.number)
