@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.support.images import busybox_context, docker_build
@@ -187,3 +190,41 @@ def _killed_push_then_retry(c66d: C66dProcess, dockercli: DockerCli) -> None:
     assert dockercli("run", "--rm", ref, "wc", "-c", "/big.bin").stdout.split()[0] == "80000000"
     dockercli("rmi", ref)
     assert verify_tree(c66d.data_dir / "registry") == 5  # 3 layers, config, manifest
+
+
+def _rss(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {field} for pid {pid}")
+
+
+async def test_big_blob_streams_with_flat_memory(registry_proc: C66dProcess) -> None:
+    block, blocks = os.urandom(1 << 20), 256
+    hasher = hashlib.sha256()
+    for _ in range(blocks):
+        hasher.update(block)
+    blob = "sha256:" + hasher.hexdigest()
+    assert registry_proc.proc is not None
+    pid = registry_proc.proc.pid
+    before = _rss(pid, "VmRSS")
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(blocks):
+            yield block
+
+    headers = {"Authorization": aiohttp.encode_basic_auth("admin", PASSWORD)}
+    async with aiohttp.ClientSession(registry_proc.url, headers=headers) as http:
+        resp = await http.post("/v2/stack/big/blobs/uploads/")
+        location = resp.headers["Location"]
+        resp = await http.patch(location, data=body())
+        assert resp.status == 202 and resp.headers["Range"] == f"0-{blocks * len(block) - 1}"
+        resp = await http.put(f"{location}?digest={blob}")
+        assert resp.status == 201, await resp.text()
+        received = hashlib.sha256()
+        async with http.get(f"/v2/stack/big/blobs/{blob}") as resp:
+            async for chunk in resp.content.iter_chunked(1 << 20):
+                received.update(chunk)
+        assert "sha256:" + received.hexdigest() == blob
+    grown = _rss(pid, "VmHWM") - before
+    assert grown < 48 << 20, f"c66d grew by {grown >> 20} MB for a {blocks} MB blob"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -367,3 +369,39 @@ async def test_cli_gc_and_listing(v2: V2, config: Config) -> None:
     out = subprocess.run([*base, "tags", "shop/web", *where], capture_output=True, text=True,
                          timeout=60, check=True)
     assert out.stdout.startswith("v1\tsha256:")
+
+
+async def test_gc_while_pushing_spares_open_uploads_and_fresh_layers(v2: V2) -> None:
+    layer = await v2.push_blob("shop/web", b"fresh layer")
+    resp = await v2.request("POST", "/v2/shop/web/blobs/uploads/")
+    location = resp.headers["Location"]
+    await v2.request("PATCH", location, data=b"first half ")
+    report = await (await v2.request("POST", "/api/v1/registry/gc", json={})).json()
+    assert report["blobs"] == [] and report["links"] == 0
+    resp = await v2.request("PATCH", location, data=b"second half")
+    assert resp.status == 202
+    whole = b"first half second half"
+    resp = await v2.request("PUT", f"{location}?digest={digest(whole)}")
+    assert resp.status == 201
+    await v2.push_blob("shop/web", b"{}")
+    body = image_manifest(b"{}", [b"fresh layer", whole])
+    assert (await v2.push_manifest("shop/web", "v1", body)).status == 201
+    assert layer in (await (await v2.request("GET", "/v2/shop/web/manifests/v1")).text())
+
+
+async def test_scheduled_gc_and_upload_expiry(config: Config) -> None:
+    fast = config.replace(registry_upload_expiry=1.0, registry_gc_interval=1.0)
+    async with TestClient(TestServer(create_app(fast), host="127.0.0.1")) as client:
+        v2 = V2(client)
+        loose = await v2.push_blob("shop/web", b"loose")
+        location = (await v2.request("POST", "/v2/shop/web/blobs/uploads/")).headers["Location"]
+        await v2.request("PATCH", location, data=b"abandoned")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            blob = await v2.request("GET", f"/v2/shop/web/blobs/{loose}")  # HEAD would keep it
+            upload = await v2.request("GET", location)
+            if blob.status == 404 and upload.status == 404:
+                break
+            await asyncio.sleep(0.25)
+        assert (blob.status, upload.status) == (404, 404)
+        assert blob_files(client) == []
