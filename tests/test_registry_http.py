@@ -17,6 +17,8 @@ from c66d.app import create_app
 from c66d.config import Config
 from c66d.keys import EVENTS, STORE
 from c66d.registry.service import REGISTRY
+from tests.support.auth import PASSWORD, add_team, add_user
+from tests.support.http import ADMIN, basic
 from tests.support.registry import (
     DOCKER_MANIFEST,
     OCI_INDEX,
@@ -405,3 +407,21 @@ async def test_scheduled_gc_and_upload_expiry(config: Config) -> None:
             await asyncio.sleep(0.25)
         assert (blob.status, upload.status) == (404, 404)
         assert blob_files(client) == []
+
+
+async def test_mount_from_a_stack_the_caller_cannot_read_uploads_instead(
+    client: TestClient[Any, Any]
+) -> None:
+    admin = V2(client)
+    blob = await admin.push_blob("secret/app", b"layer only secret may read")
+    await add_user(client, "dora")
+    await add_team(client, "shop-deployers", "deployer", ["dora"], ["shop"])
+    dora = basic("dora", PASSWORD)
+    resp = await client.post(f"/v2/shop/web/blobs/uploads/?mount={blob}&from=secret/app",
+                             headers=dora)
+    assert resp.status == 202  # no mount: she must upload the bytes herself
+    resp = await client.head(f"/v2/shop/web/blobs/{blob}", headers=dora)
+    assert resp.status == 404
+    resp = await client.post(f"/v2/shop/web/blobs/uploads/?mount={blob}&from=secret/app",
+                             headers=ADMIN)
+    assert resp.status == 201  # the admin reads every stack

@@ -7,9 +7,11 @@ import re
 from aiohttp import web
 
 from c66d import jsonio
+from c66d.auth.audit import identity_of
+from c66d.auth.identity import allowed
 from c66d.registry.errors import DigestInvalid, ManifestUnknown, RangeInvalid
 from c66d.registry.manifests import MAX_MANIFEST, OCI_INDEX, accepts, referrers_index
-from c66d.registry.names import check_digest, check_name
+from c66d.registry.names import check_digest, check_name, stack_of
 from c66d.registry.paging import link_header, page_query, read_limited
 from c66d.registry.sendfile import send_blob
 from c66d.registry.service import REGISTRY, Registry
@@ -79,8 +81,11 @@ async def start_upload(request: web.Request) -> web.Response:
     query = request.query
     if "mount" in query:
         source = query.get("from")
-        mounted = await registry.mount(name, query["mount"],
-                                       None if source is None else check_name(source))
+        if source is not None:
+            source = check_name(source)
+        # Mounting from another stack needs read on it; otherwise the client uploads instead.
+        readable = source is None or allowed(identity_of(request), "read", stack_of(source))
+        mounted = await registry.mount(name, query["mount"], source) if readable else None
         if mounted is not None:
             return _created(f"/v2/{name}/blobs/{mounted.digest}", mounted.digest)
     if "digest" in query:
