@@ -43,7 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
     show_p = config_sub.add_parser("show", help="print every setting and its value")
     _add_server_flags(show_p)
     from c66d.auth import cli as _users  # noqa: F401 - registers `c66d users`
-    from c66d.registry import cli as _registry  # noqa: F401 - registers `c66d registry`
     from c66d.build import cli as _builds  # noqa: F401 - registers `c66d build`, `builds`
     from c66d.orchestrator import cli_servers as _servers  # noqa: F401 - `c66d servers`
     from c66d.registry import cli as _registry  # noqa: F401 - registers `c66d registry`
