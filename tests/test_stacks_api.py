@@ -118,3 +118,22 @@ async def test_anonymous_is_refused(client: TestClient[object, object]) -> None:
     assert (await client.get("/api/v1/stacks")).status == 401
     resp = await client.post("/api/v1/stacks", json={"name": "shop", "service_yml": SHOP})
     assert resp.status == 401
+
+
+async def test_lists_show_only_stacks_the_caller_may_read(
+    client: TestClient[object, object]
+) -> None:
+    from tests.support.auth import PASSWORD, add_team, add_user
+    from tests.support.http import basic
+
+    for name in ("shop", "blog"):
+        resp = await client.post("/api/v1/stacks", headers=ADMIN,
+                                 json={"name": name, "service_yml": SHOP})
+        assert resp.status == 201
+    await add_user(client, "vera")  # type: ignore[arg-type]
+    await add_team(client, "blog-viewers", "viewer", ["vera"], ["blog"])  # type: ignore[arg-type]
+    vera = basic("vera", PASSWORD)
+    listed = await (await client.get("/api/v1/stacks", headers=vera)).json()
+    assert [s["name"] for s in listed["items"]] == ["blog"]
+    assert (await client.get("/api/v1/stacks/shop", headers=vera)).status == 403
+    assert (await client.get("/api/v1/containers?stack=shop", headers=vera)).status == 200

@@ -7,6 +7,7 @@ import contextlib
 
 from aiohttp import web
 
+from c66d.auth import allowed, identity_of, require
 from c66d.keys import EVENTS, STORE
 from c66d.orchestrator.deployments import Deployer, deployment_view
 from c66d.store import Step
@@ -64,6 +65,7 @@ def _deployment_id(request: web.Request) -> int:
 async def get_deployment(request: web.Request) -> web.Response:
     store = request.app[STORE]
     deployment = await store.deployments.get(_deployment_id(request))
+    require(request, "read", deployment.stack)
     steps = await store.deployments.steps(deployment.id)
     return json_response({**deployment_view(deployment),
                           "steps": [_step_view(s) for s in steps]})
@@ -79,6 +81,7 @@ async def deployment_log(request: web.Request) -> web.StreamResponse:
     """The step log as text; `?follow=1` streams it until the deployment finishes."""
     store = request.app[STORE]
     deployment = await store.deployments.get(_deployment_id(request))
+    require(request, "read", deployment.stack)
     follow = request.query.get("follow") in {"1", "true", "yes"}
     response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
     await response.prepare(request)
@@ -102,7 +105,9 @@ async def list_containers(request: web.Request) -> web.Response:
     q = request.query
     records = await request.app[STORE].containers.query(
         stack=q.get("stack", ""), service=q.get("service", ""), server=q.get("server", ""))
-    return json_response({"items": [r.__dict__ for r in records]})
+    who = identity_of(request)
+    return json_response({"items": [r.__dict__ for r in records
+                                    if allowed(who, "read", r.stack)]})
 
 
 def setup(app: web.Application) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from c66d.auth import allowed, identity_of
 from c66d.keys import EVENTS, LISTENERS, STORE
 from c66d.orchestrator import stacks
 from c66d.orchestrator.routes_deploy import DEPLOYER
@@ -20,7 +21,9 @@ async def _record(request: web.Request, action: str, stack: str, **detail: objec
 @access("user")
 async def list_stacks(request: web.Request) -> web.Response:
     store, base = request.app[STORE], request.app[LISTENERS].base_url()
-    items = [await stacks.stack_view(store, s, base) for s in await store.stacks.all()]
+    who = identity_of(request)
+    items = [await stacks.stack_view(store, s, base) for s in await store.stacks.all()
+             if allowed(who, "read", s.name)]
     return json_response({"items": items})
 
 
