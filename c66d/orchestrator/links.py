@@ -104,10 +104,11 @@ class ServerLink:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            while not task.done():  # cancel again should a cancel race with a finishing await
+                task.cancel()
+                await asyncio.wait([task], timeout=1.0)
+            if not task.cancelled() and task.exception() is not None:
+                self.log.error("link task ended with %r", task.exception())
         await self._drop("c66d is stopping")
 
     async def _run(self) -> None:
@@ -133,7 +134,8 @@ class ServerLink:
                 delay = backoff_delay(0, cap=self.deps.times.backoff_cap)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
         server = await self.deps.store.servers.get(self.name)
@@ -148,7 +150,8 @@ class ServerLink:
                 await self.deps.store.servers.set_host_key(self.name, presented)
                 self.log.info("host key recorded on first contact")
             await self._forward(conn, server)
-            version = await asyncio.wait_for(self.deps.engines.version(self.name), times.timeout)
+            async with asyncio.timeout(times.timeout):
+                version = await self.deps.engines.version(self.name)
         except BaseException:
             conn.abort()
             await self.deps.engines.detach(self.name)
@@ -191,8 +194,8 @@ class ServerLink:
                 if closed.done():
                     break
                 try:
-                    version = await asyncio.wait_for(self.deps.engines.version(self.name),
-                                                     times.timeout)
+                    async with asyncio.timeout(times.timeout):
+                        version = await self.deps.engines.version(self.name)
                 except (Unavailable, TimeoutError) as exc:
                     reason = describe(exc)
                     break
@@ -230,21 +233,21 @@ class ServerLink:
     async def _mark_up(self, version: str) -> None:
         self.last_ok = time.monotonic()
         previous, self.state, self.reason = self.state, "up", ""
+        address = (await self.deps.store.servers.get(self.name)).address
         await self.deps.store.servers.set_state(self.name, "up", docker_version=version)
-        if previous != "up":
-            server = await self.deps.store.servers.get(self.name)
-            self.log.info("up (Docker %s)", version)
-            self.deps.events.publish("server.up", server=self.name, address=server.address,
+        if previous != "up":  # published right after the write: readers never see one alone
+            self.deps.events.publish("server.up", server=self.name, address=address,
                                      docker_version=version)
+            self.log.info("up (Docker %s)", version)
 
     async def _mark_down(self, reason: str) -> None:
         previous, self.state, self.reason = self.state, "down", reason
+        address = (await self.deps.store.servers.get(self.name)).address
         await self.deps.store.servers.set_state(self.name, "down", reason=reason)
         if previous != "down":
-            server = await self.deps.store.servers.get(self.name)
-            self.log.warning("down: %s", reason)
-            self.deps.events.publish("server.down", server=self.name, address=server.address,
+            self.deps.events.publish("server.down", server=self.name, address=address,
                                      reason=reason)
+            self.log.warning("down: %s", reason)
 
     async def _failed(self, reason: str) -> None:
         if self.last_ok is None or self.state != "up":

@@ -121,7 +121,9 @@ class Servers:
 
     async def start(self) -> None:
         for server in await self.store.servers.all():
-            if server.kind == "ssh":
+            if server.kind == "ssh":  # what the last run saw is stale until the link says
+                await self.store.servers.set_state(server.name, "unknown",
+                                                   reason="connecting since c66d started")
                 self._spawn(server.name)
 
     async def close(self) -> None:
