@@ -250,8 +250,11 @@ class ServerLink:
             self.log.warning("down: %s", reason)
 
     async def _failed(self, reason: str) -> None:
-        if self.last_ok is None or self.state != "up":
-            await self._mark_down(reason)  # never up (or already down): say why at once
+        if self.last_ok is None:
+            await self._mark_down(reason)  # never up: say why at once
+        elif self.state != "up":  # down already: keep saying for how long, and the latest why
+            silent = time.monotonic() - self.last_ok
+            await self._mark_down(f"no answer for {silent:.1f}s; {reason}")
         else:
             self.reason = f"reconnecting: {reason}"
 
