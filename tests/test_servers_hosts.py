@@ -34,6 +34,17 @@ def test_each_host_is_its_own_server(hosts: list[Host], tmp_path: Path,
     assert "only-on-first" in on_first.stdout and first.address in on_first.stdout
     assert on_second.returncode == 0 and "only-on-first" not in on_second.stdout
 
+    # Each host has its own nginx folders and /run: a config written on one is not on the other.
+    conf = "server { listen 8081; location / { return 200 'first'; } }"
+    wrote = _ssh(first, key, f"echo \"{conf}\" > /etc/nginx/conf.d/t.conf && nginx -t && nginx")
+    assert wrote.returncode == 0, wrote.stderr
+    assert (first.dir / "etc-nginx" / "conf.d" / "t.conf").exists()
+    assert _ssh(second, key, "ls /etc/nginx/conf.d/ /run").stdout.split().count("t.conf") == 0
+    assert "first" in first.run("busybox", "wget", "-qO-", "http://127.0.0.1:8081/").stdout
+    assert second.run("busybox", "wget", "-qO-", "http://127.0.0.1:8081/",
+                      check=False).returncode != 0
+    assert _ssh(first, key, "nginx -s quit").returncode == 0
+
 
 def test_host_lab_has_its_own_slot(host_lab: HostLab) -> None:
     host_lab.get(2)

@@ -10,7 +10,10 @@ on this machine never share names or addresses. Slot K uses:
 
 All addresses are ones this harness creates; there is no default route out of a namespace.
 The filesystem is shared, so each host has its own docker socket path (its `docker_socket`), and
-its sshd sets DOCKER_HOST so `docker ...` run over SSH talks to the host's own engine.
+its sshd sets DOCKER_HOST so `docker ...` run over SSH talks to the host's own engine. sshd (and so
+every SSH session) also runs in a mount namespace of the host's own, where /etc/nginx,
+/var/log/nginx, /var/lib/nginx and /run are per-host copies (h{i}/etc-nginx, ... on this side):
+nginx configured and started over SSH on one host is invisible to the others.
 Leftovers of a run that was killed are cleaned when the slot is taken again.
 """
 
@@ -85,6 +88,13 @@ def _kill(pids: list[int], sig: signal.Signals = signal.SIGKILL) -> None:
             os.kill(pid, sig)
 
 
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def _netns_pids(netns: str) -> list[int]:
     out = _sh("ip", "netns", "pids", netns, check=False)
     return [int(x) for x in out.stdout.split()] if out.returncode == 0 else []
@@ -155,9 +165,39 @@ class Host:
         return {"name": name or self.name, "address": self.address, "port": self.port,
                 "user": self.user, "docker_socket": self.docker_socket}
 
-    def nsenter(self, *argv: str) -> list[str]:
-        """argv that runs inside this host's network namespace (not `ip netns exec`)."""
+    @property
+    def mount_ns(self) -> Path:
+        return self.dir / "ns" / "mnt"
+
+    def nsenter_net(self, *argv: str) -> list[str]:
+        """argv that runs in this host's network namespace (not `ip netns exec`)."""
         return ["nsenter", f"--net={NETNS_DIR / self.netns}", *argv]
+
+    def nsenter(self, *argv: str) -> list[str]:
+        """argv that runs as on this host: its network namespace and its own /etc/nginx,
+        /var/log/nginx, /var/lib/nginx and /run (what SSH sessions on the host see)."""
+        return ["nsenter", f"--net={NETNS_DIR / self.netns}", f"--mount={self.mount_ns}", *argv]
+
+    def make_mount_ns(self) -> None:
+        """A persistent mount namespace with per-host copies of nginx's folders and /run, so
+        hosts sharing this machine's filesystem do not share nginx configuration or pid files."""
+        ns = self.mount_ns.parent
+        ns.mkdir()
+        _sh("mount", "--bind", str(ns), str(ns))
+        _sh("mount", "--make-private", str(ns))
+        self.mount_ns.touch()
+        _sh("unshare", f"--mount={self.mount_ns}", "--propagation", "private", "true")
+        binds = {"/etc/nginx": "etc-nginx", "/var/log/nginx": "log-nginx",
+                 "/var/lib/nginx": "lib-nginx", "/run": "run"}
+        for target, name in binds.items():
+            source = self.dir / name
+            if Path(target).is_dir() and target != "/run":
+                shutil.copytree(target, source, symlinks=True)
+            source.mkdir(exist_ok=True)
+        (self.dir / "run" / "sshd").mkdir(mode=0o755)
+        script = " && ".join(f"mount --bind {shlex.quote(str(self.dir / name))} {target}"
+                             for target, name in binds.items())
+        _sh("nsenter", f"--mount={self.mount_ns}", "sh", "-c", script)
 
     def run(self, *argv: str, check: bool = True,
             timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -242,15 +282,12 @@ class Host:
 
     @staticmethod
     def _is_sshd(pid: int) -> bool:
-        try:
-            return Path(f"/proc/{pid}/comm").read_text().strip() == "sshd"
-        except OSError:
-            return False
+        return _comm(pid) == "sshd"
 
     def start_dockerd(self) -> None:
         log = (self.dir / "dockerd.log").open("ab")
         self._dockerd = subprocess.Popen(
-            self.nsenter("dockerd", "--data-root", str(self.dir / "docker"),
+            self.nsenter_net("dockerd", "--data-root", str(self.dir / "docker"),
                          "--exec-root", str(self.dir / "exec"),
                          "--pidfile", str(self.dir / "dockerd.pid"),
                          "-H", self.docker_url, "--bip", self.bip),
@@ -289,6 +326,11 @@ class Host:
         self.reconnect()
         self.start_sshd()
         self.remove_containers()
+        self.stop_nginx()
+
+    def stop_nginx(self) -> None:
+        """End nginx processes a test started on this host (its config files stay)."""
+        _kill([p for p in _netns_pids(self.netns) if _comm(p) == "nginx"])
 
     def remove_containers(self) -> None:
         ids = self.docker("ps", "-aq", check=False, timeout=20).stdout.split()
@@ -300,7 +342,7 @@ class HostLab:
     """Up to MAX_HOSTS hosts in one slot; started lazily, torn down by `close()`."""
 
     def __init__(self) -> None:
-        for tool in ("ip", "nsenter", "dockerd", "docker", "ssh-keygen", SSHD, "nginx"):
+        for tool in ("ip", "nsenter", "unshare", "dockerd", "docker", "ssh-keygen", SSHD, "nginx"):
             _need(tool)
         ROOT.mkdir(parents=True, exist_ok=True)
         self.slot, self._lock = self._take_slot()
@@ -349,9 +391,10 @@ class HostLab:
         _sh("ip", "netns", "add", netns)
         _sh("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns)
         _sh("ip", "link", "set", veth, "master", self.bridge, "up")
-        _sh(*host.nsenter("ip", "addr", "add", f"{host.address}/24", "dev", "eth0"))
-        _sh(*host.nsenter("ip", "link", "set", "eth0", "up"))
-        _sh(*host.nsenter("ip", "link", "set", "lo", "up"))
+        _sh(*host.nsenter_net("ip", "addr", "add", f"{host.address}/24", "dev", "eth0"))
+        _sh(*host.nsenter_net("ip", "link", "set", "eth0", "up"))
+        _sh(*host.nsenter_net("ip", "link", "set", "lo", "up"))
+        host.make_mount_ns()
         _sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name,
             "-f", str(host.host_key_path))
         host.authorized_keys.write_text("")
