@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from c66d.app import create_app
 from c66d.config import Config, HostPort
-from tests.support.hosts import host_lab, hosts  # noqa: F401 - shared fixtures
+from tests.support.hosts import host_lab, hosts, three_hosts  # noqa: F401 - fixtures
 from tests.support.images import busybox_context, docker_build
 from tests.support.proc import C66dProcess
 

@@ -496,3 +496,14 @@ async def wait_server(client: TestClient[Any, Any], name: str, state: str,
             return body
         await asyncio.sleep(0.1)
     pytest.fail(f"server {name} did not become {state} {expected or ''} in {timeout}s: {body}")
+
+
+@pytest.fixture
+def three_hosts(host_lab: HostLab) -> Iterator[list[Host]]:
+    """Like `hosts`, with three."""
+    got = host_lab.get(3)
+    for host in got:
+        host.heal()
+    yield got
+    for host in got:
+        host.heal()
