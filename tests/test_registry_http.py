@@ -19,6 +19,7 @@ from c66d.keys import EVENTS, STORE
 from c66d.registry.service import REGISTRY
 from tests.support.auth import PASSWORD, add_team, add_user
 from tests.support.http import ADMIN, basic
+from tests.support.proc import C66dProcess
 from tests.support.registry import (
     DOCKER_MANIFEST,
     OCI_INDEX,
@@ -345,10 +346,10 @@ async def test_registry_api_lists_with_build_links(v2: V2, client: Client) -> No
     store = client.server.app[STORE]
     assert await store.registry.link_build("shop/web", digest(body), 42, "abc123")
     resp = await v2.request("GET", "/api/v1/registry/repositories")
-    repos = (await resp.json())["repositories"]
+    repos = (await resp.json())["items"]
     assert [(r["name"], r["tags"]) for r in repos] == [("shop/web", 1)]
     resp = await v2.request("GET", "/api/v1/registry/repositories/shop/web/tags")
-    tags = (await resp.json())["tags"]
+    tags = (await resp.json())["items"]
     assert [(t["tag"], t["digest"], t["build_id"], t["git_commit"]) for t in tags] == [
         ("v1", digest(body), 42, "abc123")]
     resp = await v2.request("DELETE", "/api/v1/registry/repositories/shop/web/tags/v1")
@@ -425,3 +426,17 @@ async def test_mount_from_a_stack_the_caller_cannot_read_uploads_instead(
     resp = await client.post(f"/v2/shop/web/blobs/uploads/?mount={blob}&from=secret/app",
                              headers=ADMIN)
     assert resp.status == 201  # the admin reads every stack
+
+
+def test_cli_gc_refuses_files_a_running_c66d_serves(c66d: C66dProcess) -> None:
+    c66d.start()
+    out = subprocess.run([sys.executable, "-m", "c66d", "registry", "gc", "--data-dir",
+                          str(c66d.data_dir)], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert f"pid {c66d.proc.pid if c66d.proc else '?'}" in out.stderr
+    assert "POST /api/v1/registry/gc" in out.stderr
+    c66d.stop()
+    out = subprocess.run([sys.executable, "-m", "c66d", "registry", "gc", "--data-dir",
+                          str(c66d.data_dir)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["blobs"] == []

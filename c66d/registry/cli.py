@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from c66d import cli, jsonio
-from c66d.datadir import DataDir
-from c66d.errors import C66dError
+from c66d.config import Config
+from c66d.datadir import DataDir, DataDirLock
+from c66d.errors import C66dError, DataDirLocked
 from c66d.events import EventBus
 from c66d.registry.blobs import BlobStore
 from c66d.registry.gc import collect
@@ -30,10 +31,7 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         registry = Registry(store.registry, BlobStore(data_dir.blobs), EventBus())
         if args.registry_command == "gc":
-            grace = config.registry_upload_expiry if args.grace is None else args.grace
-            report = await collect(registry, untagged=args.untagged, grace=grace,
-                                   upload_expiry=config.registry_upload_expiry)
-            print(jsonio.dumps(dataclasses.asdict(report), pretty=True))
+            await _collect(registry, config, args, data_dir)
         elif args.registry_command == "repos":
             for repo in await store.registry.summaries():
                 print(f"{repo.name}\t{repo.tags} tags\t{repo.manifests} manifests")
@@ -44,6 +42,24 @@ async def _run(args: argparse.Namespace) -> int:
     finally:
         await store.close()
     return 0
+
+
+async def _collect(registry: Registry, config: Config, args: argparse.Namespace,
+                   data_dir: DataDir) -> None:
+    """GC straight on the files only while no c66d serves them: a running one is asked to."""
+    lock = DataDirLock(data_dir)
+    try:
+        lock.acquire()
+    except DataDirLocked as exc:
+        raise DataDirLocked(f"{exc.message.split(';')[0]}; garbage collection must run inside it:"
+                            " POST /api/v1/registry/gc (admin), or stop it first") from None
+    try:
+        grace = config.registry_upload_expiry if args.grace is None else args.grace
+        report = await collect(registry, untagged=args.untagged, grace=grace,
+                               upload_expiry=config.registry_upload_expiry)
+        print(jsonio.dumps(dataclasses.asdict(report), pretty=True))
+    finally:
+        lock.release()
 
 
 def _handle(args: argparse.Namespace) -> int:
