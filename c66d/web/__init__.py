@@ -20,6 +20,28 @@ async def favicon(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC_DIR / "favicon.svg")
 
 
+def setup_ui(app: web.Application) -> None:
+    """The UI pages and the event stream. Imported here, not at the top: they use the
+    subsystems (auth, orchestrator, build, registry), which themselves import `c66d.web`."""
+    from c66d.web import (
+        pages_builds,
+        pages_deploy,
+        pages_dns,
+        pages_people,
+        pages_registry,
+        pages_servers,
+        pages_stacks,
+        sse,
+        uikit,
+    )
+
+    uikit.install(app)
+    sse.setup(app)
+    for module in (pages_stacks, pages_deploy, pages_builds, pages_registry, pages_servers,
+                   pages_dns, pages_people):
+        module.setup(app)
+
+
 def setup(app: web.Application) -> None:
     env = aiohttp_jinja2.setup(
         app,
@@ -29,5 +51,6 @@ def setup(app: web.Application) -> None:
     env.globals["version"] = __version__
     status.setup(app)
     pages.setup(app)
+    setup_ui(app)
     app.router.add_get("/favicon.ico", favicon, name="ui.favicon")
     app.router.add_static("/static/", STATIC_DIR, name="static")  # public, like every asset
