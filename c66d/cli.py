@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,6 +13,24 @@ from c66d import __version__
 from c66d.config import Config, load_config
 from c66d.errors import C66dError
 
+# Command name -> (module that adds it with `register`, help). Imported only when used.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "stacks": ("c66d.clicmd.stacks", "list stacks"),
+    "stack": ("c66d.clicmd.stacks", "show, create, update or delete a stack"),
+    "deploy": ("c66d.clicmd.deploy", "deploy a stack (--follow shows progress)"),
+    "rollback": ("c66d.clicmd.deploy", "roll a stack back to an earlier deployment"),
+    "scale": ("c66d.clicmd.deploy", "set how many containers a service runs"),
+    "deployments": ("c66d.clicmd.deploy", "a stack's deployments, newest first"),
+    "containers": ("c66d.clicmd.containers", "containers c66d runs"),
+    "logs": ("c66d.clicmd.containers", "a container's log (--follow streams it)"),
+    "images": ("c66d.clicmd.images", "images in the built-in registry"),
+    "dns": ("c66d.clicmd.images", "the records the DNS server answers now"),
+    "build": ("c66d.build.cli", "build a service from git (queue it; --follow)"),
+    "builds": ("c66d.build.cli", "list builds, newest first"),
+    "servers": ("c66d.orchestrator.cli_servers", "servers c66d drives over SSH"),
+    "users": ("c66d.auth.cli", "manage users on this host (add, list, passwd, remove)"),
+    "registry": ("c66d.registry.cli", "registry contents and garbage collection"),
+}
 # Subcommands other modules add: name -> (configure parser, run). Filled by `register`.
 Handler = Callable[[argparse.Namespace], int]
 _EXTRA: list[Callable[[argparse._SubParsersAction[Any]], None]] = []
@@ -30,7 +49,8 @@ def _add_server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; `command` (the first word) picks which command module is imported."""
     parser = argparse.ArgumentParser(
         prog="c66d", description="Self-hosted Docker in production, in one process."
     )
@@ -42,14 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub = config_p.add_subparsers(dest="config_command", metavar="ACTION")
     show_p = config_sub.add_parser("show", help="print every setting and its value")
     _add_server_flags(show_p)
-    from c66d.auth import cli as _users  # noqa: F401 - registers `c66d users`
-    from c66d.build import cli as _builds  # noqa: F401 - registers `c66d build`, `builds`
-    from c66d.orchestrator import cli_servers as _servers  # noqa: F401 - `c66d servers`
-    from c66d.registry import cli as _registry  # noqa: F401 - registers `c66d registry`
+    _add_commands(sub, command)
+    return parser
 
+
+def _add_commands(sub: argparse._SubParsersAction[Any], command: str | None) -> None:
+    """Import only the module of the command given (a subsystem import costs start time);
+    the others appear in `--help` from COMMANDS without being imported."""
+    module = COMMANDS.get(command or "", (None, ""))[0]
+    if module is not None:
+        importlib.import_module(module)  # it calls `register(...)`
     for add in _EXTRA:
         add(sub)
-    return parser
+    for name, (_, text) in COMMANDS.items():
+        if name not in sub.choices:
+            sub.add_parser(name, help=text)
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -85,10 +112,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
     if not words or (words[0].startswith("-") and words[0] not in {"-h", "--help"}):
         words.insert(0, "serve")  # `c66d --http ...` means `c66d serve --http ...`
+    parser = build_parser(words[0])
     args = parser.parse_args(words)
     try:
         return _run(args, parser)

@@ -2,7 +2,8 @@
 
 Where and who: `--url` or `C66D_URL` (default http://127.0.0.1:8066); an API token from
 `--token` or `C66D_TOKEN` (sent as Bearer), else `--user`/`--password` or
-`C66D_USER`/`C66D_PASSWORD` (HTTP Basic).
+`C66D_USER`/`C66D_PASSWORD` (HTTP Basic). `url`, `token` and `user` may also come from a TOML
+file: `C66D_CLIENT_CONFIG`, or ~/.config/c66d/client.toml.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -42,9 +45,12 @@ class Client:
     def from_args(cls, args: argparse.Namespace,
                   environ: Mapping[str, str] | None = None) -> Client:
         env = os.environ if environ is None else environ
-        url = getattr(args, "url", None) or env.get("C66D_URL") or DEFAULT_URL
-        token = getattr(args, "token", None) or env.get("C66D_TOKEN")
-        user = getattr(args, "user", None) or env.get("C66D_USER") or "admin"
+        saved = client_config(env)
+        url = getattr(args, "url", None) or env.get("C66D_URL") or saved.get("url") \
+            or DEFAULT_URL
+        token = getattr(args, "token", None) or env.get("C66D_TOKEN") or saved.get("token")
+        user = getattr(args, "user", None) or env.get("C66D_USER") or saved.get("user") \
+            or "admin"
         password = getattr(args, "password", None) or env.get("C66D_PASSWORD")
         headers: dict[str, str] = {}
         if token:
@@ -82,11 +88,41 @@ class Client:
             raw = resp.read()
         return jsonio.loads(raw) if raw else None
 
+    def items(self, path: str, query: Mapping[str, Any] | None = None,
+              most: int = 100_000) -> Iterator[Any]:
+        """Every item of a paged list, following `next` (at most `most` items)."""
+        params = dict(query or {})
+        seen = 0
+        while True:
+            page = self.call("GET", path, query=params)
+            for item in page["items"]:
+                yield item
+                seen += 1
+                if seen >= most:
+                    return
+            if not page.get("next"):
+                return
+            params["cursor"] = page["next"]
+
     def stream(self, path: str, query: Mapping[str, Any] | None = None) -> Iterator[bytes]:
         """A streamed answer (e.g. a log with follow=1), chunk by chunk, without a time limit."""
         with self._open(self._request("GET", path, None, query), None) as resp:
             while chunk := resp.read1(65536):
                 yield chunk
+
+
+def client_config(env: Mapping[str, str]) -> dict[str, str]:
+    """`url`, `token` and `user` from the client file: C66D_CLIENT_CONFIG, else
+    ~/.config/c66d/client.toml (absent: nothing)."""
+    path = Path(env["C66D_CLIENT_CONFIG"]) if env.get("C66D_CLIENT_CONFIG") else \
+        Path(env.get("HOME", "~")).expanduser() / ".config" / "c66d" / "client.toml"
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise C66dError(f"cannot read the client settings {path}: {exc}") from None
+    return {k: str(data[k]) for k in ("url", "token", "user") if k in data}
 
 
 def _api_error(exc: urllib.error.HTTPError) -> ApiError:
@@ -103,3 +139,4 @@ def add_client_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", help="API token (env C66D_TOKEN)")
     parser.add_argument("--user", help="user name for --password (env C66D_USER, default admin)")
     parser.add_argument("--password", help="password (env C66D_PASSWORD)")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")

@@ -186,7 +186,7 @@ async def test_lockout_after_repeated_wrong_passwords(client: Client) -> None:
 async def test_every_change_is_in_the_audit_trail(client: Client) -> None:
     people = await cast(client)
     await api(client, "PUT", "/api/v1/teams/viewers", json={"stacks": [STACK, "blog"]})
-    entries = (await api(client, "GET", "/api/v1/audit?limit=500"))["entries"]
+    entries = (await api(client, "GET", "/api/v1/audit?limit=500"))["items"]
     actions = [(e["actor"], e["action"], e["target"]) for e in reversed(entries)]
     assert ("c66d", "user.create", "admin") in actions
     assert ("admin", "user.create", "vera") in actions
@@ -194,10 +194,10 @@ async def test_every_change_is_in_the_audit_trail(client: Client) -> None:
     assert ("admin", "team.update", "viewers") in actions
     assert any(a == ("vera", "token.create", a[2]) for a in actions)
     assert all(e["address"] == "127.0.0.1" for e in entries if e["actor"] != "c66d")
-    only = (await api(client, "GET", "/api/v1/audit?action=team.&actor=admin"))["entries"]
+    only = (await api(client, "GET", "/api/v1/audit?action=team.&actor=admin"))["items"]
     assert {e["action"] for e in only} == {"team.create", "team.update"}
     page = await api(client, "GET", "/api/v1/audit?limit=2")
-    rest = await api(client, "GET", f"/api/v1/audit?limit=2&cursor={page['next_cursor']}")
-    assert rest["entries"][0]["id"] < page["entries"][-1]["id"]
+    rest = await api(client, "GET", f"/api/v1/audit?limit=2&cursor={page['next']}")
+    assert rest["items"][0]["id"] < page["items"][-1]["id"]
     await api(client, "GET", "/api/v1/audit", headers=people.headers["stack_admin"],
               status=403)

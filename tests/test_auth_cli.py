@@ -71,11 +71,11 @@ def test_users_command_manages_users_of_a_running_c66d(c66d: C66dProcess) -> Non
     assert users(c66d.data_dir, "remove", "root2").returncode == 1  # the last admin stays
     status, audit = call(c66d, "/api/v1/audit?action=user.", basic("root2", generated.group(1)))
     assert status == 200
-    actions = [(e["action"], e["target"]) for e in reversed(audit["entries"])]
+    actions = [(e["action"], e["target"]) for e in reversed(audit["items"])]
     assert actions[-5:] == [("user.create", "vera"), ("user.create", "root2"),
                             ("user.password", "vera"), ("user.delete", "vera"),
                             ("user.delete", "admin")]
-    assert all(e["actor"].startswith("cli") for e in audit["entries"][:5])
+    assert all(e["actor"].startswith("cli") for e in audit["items"][:5])
     assert c66d.stop() == 0
 
     log = (c66d.data_dir / "logs" / "c66d.log").read_text()

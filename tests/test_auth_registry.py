@@ -159,5 +159,5 @@ def test_docker_login_push_and_pull_follow_roles(c66d: C66dProcess, busybox_imag
     finally:
         subprocess.run(["docker", "rmi", ours, theirs], capture_output=True, timeout=30)
     audit = _http(c66d, "GET", "/api/v1/audit?action=team.")
-    assert {e["target"] for e in audit["entries"]} == {"viewers", "deployers"}
+    assert {e["target"] for e in audit["items"]} == {"viewers", "deployers"}
     assert c66d.stop() == 0

@@ -108,7 +108,7 @@ async def test_logout_ends_the_session(client: Client) -> None:
     assert (await client.get("/account", allow_redirects=False)).status == 302
     audit = await client.get("/api/v1/audit?action=session.",
                              headers=ADMIN)
-    assert [e["action"] for e in (await audit.json())["entries"]] == [
+    assert [e["action"] for e in (await audit.json())["items"]] == [
         "session.logout", "session.login"]
 
 

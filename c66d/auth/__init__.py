@@ -17,14 +17,14 @@ from aiohttp import web
 from c66d.auth import api, pages, ui
 from c66d.auth.audit import audit, identity_of, require, signed_in
 from c66d.auth.bootstrap import ensure_admin
-from c66d.auth.identity import IDENTITY, Identity, allowed
+from c66d.auth.identity import IDENTITY, Identity, allowed, readable_stacks
 from c66d.auth.middleware import auth_middleware
 from c66d.auth.registry import internal_pull_token, token_endpoint
 from c66d.auth.state import AUTH, AuthState, load_or_create_key
 from c66d.keys import CONFIG, DATA_DIR, STATUS_PROBES, STORE
 
 __all__ = ["IDENTITY", "Identity", "allowed", "audit", "identity_of", "internal_pull_token",
-           "require", "setup", "signed_in"]
+           "readable_stacks", "require", "setup", "signed_in"]
 
 
 async def _auth_ctx(app: web.Application) -> AsyncIterator[None]:

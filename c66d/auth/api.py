@@ -25,7 +25,7 @@ from c66d.logs import SECRETS
 from c66d.store.auth import TEAM_ROLES, Team, User
 from c66d.store.credentials import ApiToken
 from c66d.web.access import access
-from c66d.web.api import json_response, page_params, read_json
+from c66d.web.api import json_response, page_body, page_params, paged, read_json
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 STACK_NAME = re.compile(r"^(\*|[a-z0-9][a-z0-9_.-]{0,62})$")
@@ -286,9 +286,9 @@ async def audit_log(request: web.Request) -> web.Response:
         raise Invalid("since and cursor must be numbers") from None
     entries = await request.app[STORE].auth.search_audit(
         stack=q.get("stack", ""), actor=q.get("actor", ""), action=q.get("action", ""),
-        since=since, before=before, limit=limit)
-    next_cursor = str(entries[-1].id) if len(entries) == limit else None
-    return json_response({"entries": entries, "next_cursor": next_cursor})
+        since=since, before=before, limit=limit + 1)
+    page, more = paged(entries, limit, lambda e: str(e.id))
+    return json_response(page_body(page, more))
 
 
 @access("admin", stack_param=None)

@@ -10,14 +10,13 @@ import argparse
 import asyncio
 import getpass
 import sys
-from pathlib import Path
 from typing import Any
 
 from c66d import cli
 from c66d.auth.crypto import hash_password, random_password
 from c66d.auth.registry import RESERVED_NAMES
-from c66d.datadir import DataDir
-from c66d.errors import C66dError, Invalid
+from c66d.clicmd.local import add_data_dir_flags, existing_data_dir, with_action
+from c66d.errors import Invalid
 from c66d.store import Store
 
 MIN_PASSWORD = 8
@@ -34,11 +33,7 @@ def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
 
 
 async def _with_store(args: argparse.Namespace) -> Store:
-    config = cli.config_from_args(args)
-    data_dir = DataDir(config.data_dir)
-    if not data_dir.database.exists():
-        raise C66dError(f"no c66d data directory at {data_dir.root}; run `c66d serve` once")
-    store = Store(data_dir.database)
+    store = Store(existing_data_dir(args).database)
     await store.open()
     return store
 
@@ -86,24 +81,17 @@ async def _action(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-def _handle(args: argparse.Namespace) -> int:
-    if args.users_command is None:
-        print("usage: c66d users {add,list,passwd,remove} ...", file=sys.stderr)
-        return 2
-    return asyncio.run(_run(args))
-
-
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     users = sub.add_parser("users", help="manage users on this host (add, list, passwd, remove)")
-    users.set_defaults(handler=_handle)
+    users.set_defaults(handler=with_action(
+        "users_command", "c66d users {add,list,passwd,remove} ...", _run))
     actions = users.add_subparsers(dest="users_command", metavar="ACTION")
     for action, text in (("add", "add a user (random password unless --password-stdin)"),
                          ("list", "list users"),
                          ("passwd", "set a user's password (random unless --password-stdin)"),
                          ("remove", "remove a user")):
         p = actions.add_parser(action, help=text)
-        p.add_argument("--config", type=Path, help="TOML file with settings")
-        p.add_argument("--data-dir", help="data directory (default ./c66d-data)")
+        add_data_dir_flags(p)
         if action != "list":
             p.add_argument("name")
         if action in ("add", "passwd"):

@@ -76,6 +76,15 @@ def allowed(identity: Identity | None, level: Level | str, stack: str | None) ->
     return identity.rank_on(stack) >= need
 
 
+def readable_stacks(identity: Identity | None) -> frozenset[str] | None:
+    """The stacks `identity` may read; None means every stack (global admin, or a `*` role)."""
+    if identity is None:
+        return frozenset()
+    if identity.is_admin or EVERY_STACK in identity.roles:
+        return None
+    return frozenset(identity.roles)
+
+
 def roles_from_teams(team_roles: Mapping[str, str]) -> dict[str, str]:
     """Team roles per stack (viewer/deployer/admin) as levels (read/deploy/stack_admin)."""
     return {stack: ROLE_LEVEL[role] for stack, role in team_roles.items()}

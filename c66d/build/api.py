@@ -8,7 +8,7 @@ from aiohttp import web
 
 from c66d.auth.audit import audit, identity_of, require
 from c66d.auth.credentials import client_address
-from c66d.auth.identity import allowed
+from c66d.auth.identity import readable_stacks
 from c66d.build.deploykeys import deploy_key
 from c66d.build.hooks import HookRefused, names_repository, parse_push, provider_of, verify
 from c66d.build.keys import BUILD_LOGS, BUILD_QUEUE
@@ -76,13 +76,12 @@ async def list_builds(request: web.Request) -> web.Response:
         raise Invalid("cursor must be a build id", detail={"param": "cursor"})
     if stack:
         require(request, "read", stack)
-    identity = identity_of(request)
     builds = await request.app[STORE].builds.query(
         stack=stack, service=request.query.get("service") or None, status=status,
-        before=int(cursor) if cursor else None, limit=limit)
-    shown = [b for b in builds if allowed(identity, "read", b.stack)]
+        before=int(cursor) if cursor else None, limit=limit,
+        stacks=readable_stacks(identity_of(request)))
     next_cursor = str(builds[-1].id) if len(builds) == limit else None
-    return json_response({"items": [_view(request, b) for b in shown], "next": next_cursor})
+    return json_response({"items": [_view(request, b) for b in builds], "next": next_cursor})
 
 
 @access("read", stack_param=None)

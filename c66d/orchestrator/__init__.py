@@ -13,7 +13,7 @@ from c66d.dns import DNS_SOURCE, DNS_TABLE
 from c66d.dns import ContainerRecord as DnsContainer
 from c66d.errors import Unavailable
 from c66d.keys import CONFIG, DATA_DIR, EVENTS, LISTENERS, STATUS_PROBES, STORE
-from c66d.orchestrator import routes_deploy, routes_servers, routes_stacks
+from c66d.orchestrator import routes_containers, routes_deploy, routes_servers, routes_stacks
 from c66d.orchestrator.deployments import Deployer, deploy_after_builds
 from c66d.orchestrator.dnsfeed import healthy_containers
 from c66d.orchestrator.engines import Engines
@@ -110,6 +110,7 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_deployer_ctx)
     routes_stacks.setup(app)
     routes_deploy.setup(app)
+    routes_containers.setup(app)
     routes_servers.setup(app)
 
     async def probe() -> dict[str, Any]:

@@ -7,13 +7,14 @@ import contextlib
 
 from aiohttp import web
 
-from c66d.auth import allowed, identity_of, require
+from c66d.auth import require
+from c66d.errors import Invalid
 from c66d.keys import EVENTS, STORE
 from c66d.orchestrator.deployments import Deployer, deployment_view
 from c66d.store import Step
 from c66d.store.deployments import FINISHED
 from c66d.web.access import access
-from c66d.web.api import json_response, read_json
+from c66d.web.api import json_response, page_body, page_params, paged, read_json
 
 DEPLOYER = web.AppKey("deployer", Deployer)
 
@@ -25,8 +26,14 @@ async def _record(request: web.Request, action: str, stack: str, **detail: objec
 
 @access("read")
 async def list_deployments(request: web.Request) -> web.Response:
-    items = await request.app[STORE].deployments.for_stack(request.match_info["stack"])
-    return json_response({"items": [deployment_view(d) for d in items]})
+    """`?limit=&cursor=`: the stack's deployments, newest first (the cursor is a number)."""
+    limit, cursor = page_params(request)
+    if cursor and not cursor.isdigit():
+        raise Invalid("cursor must be a deployment number", detail={"param": "cursor"})
+    rows = await request.app[STORE].deployments.for_stack(
+        request.match_info["stack"], limit=limit + 1, before=int(cursor) if cursor else None)
+    page, more = paged(rows, limit, lambda d: str(d.number))
+    return json_response(page_body([deployment_view(d) for d in page], more))
 
 
 @access("deploy")
@@ -100,16 +107,6 @@ async def deployment_log(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@access("user")
-async def list_containers(request: web.Request) -> web.Response:
-    q = request.query
-    records = await request.app[STORE].containers.query(
-        stack=q.get("stack", ""), service=q.get("service", ""), server=q.get("server", ""))
-    who = identity_of(request)
-    return json_response({"items": [r.__dict__ for r in records
-                                    if allowed(who, "read", r.stack)]})
-
-
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/v1/stacks/{stack}/deployments", list_deployments)
@@ -117,4 +114,3 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/v1/stacks/{stack}/rollback", rollback)
     r.add_get("/api/v1/deployments/{id}", get_deployment)
     r.add_get("/api/v1/deployments/{id}/log", deployment_log)
-    r.add_get("/api/v1/containers", list_containers)

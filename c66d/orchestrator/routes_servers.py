@@ -11,7 +11,7 @@ from c66d.orchestrator.servers import SERVERS, Servers, parse_server_spec
 from c66d.orchestrator.ssh import fingerprint
 from c66d.store import Server
 from c66d.web.access import access
-from c66d.web.api import json_response, read_json
+from c66d.web.api import json_response, page_body, page_params, paged, read_json
 
 
 def server_view(server: Server, servers: Servers) -> dict[str, Any]:
@@ -41,9 +41,13 @@ async def get_key(request: web.Request) -> web.Response:
 
 @access("user", stack_param=None)
 async def list_servers(request: web.Request) -> web.Response:
+    """`?limit=&cursor=`: every server by name (the cursor is a name)."""
+    limit, cursor = page_params(request, default=100)
     servers = request.app[SERVERS]
-    items = [server_view(s, servers) for s in await request.app[STORE].servers.all()]
-    return json_response({"items": items})
+    rows = sorted((s for s in await request.app[STORE].servers.all() if s.name > cursor),
+                  key=lambda s: s.name)[:limit + 1]
+    page, more = paged(rows, limit, lambda s: s.name)
+    return json_response(page_body([server_view(s, servers) for s in page], more))
 
 
 @access("user", stack_param=None)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from c66d.auth import allowed, identity_of
+from c66d.auth import identity_of, readable_stacks
 from c66d.keys import EVENTS, LISTENERS, STORE
 from c66d.orchestrator import stacks
 from c66d.orchestrator.routes_deploy import DEPLOYER
 from c66d.web.access import access
-from c66d.web.api import json_response, read_json
+from c66d.web.api import json_response, page_body, page_params, paged, read_json
 
 
 async def _record(request: web.Request, action: str, stack: str, **detail: object) -> None:
@@ -20,11 +20,15 @@ async def _record(request: web.Request, action: str, stack: str, **detail: objec
 
 @access("user")
 async def list_stacks(request: web.Request) -> web.Response:
+    """`?limit=&cursor=`: the stacks the caller may read, by name."""
+    limit, cursor = page_params(request)
     store, base = request.app[STORE], request.app[LISTENERS].base_url()
-    who = identity_of(request)
-    items = [await stacks.stack_view(store, s, base) for s in await store.stacks.all()
-             if allowed(who, "read", s.name)]
-    return json_response({"items": items})
+    rows = await store.stacks.page(after=cursor, limit=limit + 1,
+                                   stacks=readable_stacks(identity_of(request)))
+    page, more = paged(rows, limit, lambda s: s.name)
+    counts = await store.stacks.all_counts([s.name for s in page])
+    items = [await stacks.stack_view(store, s, base, counts[s.name]) for s in page]
+    return json_response(page_body(items, more))
 
 
 @access("admin")

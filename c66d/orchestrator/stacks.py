@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from c66d.errors import Invalid, NotFound
@@ -22,9 +23,15 @@ def check_name(name: Any, what: str = "stack") -> str:
     return name
 
 
+@functools.lru_cache(maxsize=512)
+def _parsed(text: str) -> StackSpec:
+    return parse_service_file(text)
+
+
 def spec_of(stack: Stack) -> StackSpec:
-    """The parsed service file of a stored stack (it was validated when stored)."""
-    return parse_service_file(stack.service_yml)
+    """The parsed service file of a stored stack (validated when stored; parsed once per text,
+    so treat the result as read-only)."""
+    return _parsed(stack.service_yml)
 
 
 def parse_variables(raw: Any) -> list[EnvVar]:
@@ -102,8 +109,10 @@ async def scale(store: Store, name: str, service: str, count: Any) -> int:
     return count
 
 
-async def desired_counts(store: Store, stack: Stack) -> dict[str, int]:
-    counts = await store.stacks.counts(stack.name)
+async def desired_counts(store: Store, stack: Stack,
+                         stored: dict[str, int] | None = None) -> dict[str, int]:
+    """Containers wanted per service; `stored` saves the query when the caller has them."""
+    counts = await store.stacks.counts(stack.name) if stored is None else stored
     return {name: counts.get(name, DEFAULT_COUNT) for name in spec_of(stack).services}
 
 
@@ -112,9 +121,10 @@ def masked(variables: list[EnvVar]) -> list[dict[str, Any]]:
             for v in variables]
 
 
-async def stack_view(store: Store, stack: Stack, base_url: str) -> dict[str, Any]:
+async def stack_view(store: Store, stack: Stack, base_url: str,
+                     stored_counts: dict[str, int] | None = None) -> dict[str, Any]:
     spec = spec_of(stack)
-    counts = await desired_counts(store, stack)
+    counts = await desired_counts(store, stack, stored_counts)
     return {
         "name": stack.name,
         "service_yml": stack.service_yml,

@@ -6,29 +6,40 @@ import dataclasses
 
 from aiohttp import web
 
+from c66d.auth import identity_of, readable_stacks
 from c66d.errors import Invalid, NotFound
 from c66d.keys import CONFIG
 from c66d.registry.gc import collect
 from c66d.registry.names import check_name, check_tag
 from c66d.registry.service import REGISTRY
 from c66d.web.access import access
-from c66d.web.api import json_response, read_json
+from c66d.web.api import json_response, page_body, page_params, paged, read_json
 
 
 @access("read", stack_param=None)
 async def list_repositories(request: web.Request) -> web.Response:
-    summaries = await request.app[REGISTRY].store.summaries()
-    return json_response({"repositories": [dataclasses.asdict(s) for s in summaries]})
+    """`?stack=&limit=&cursor=`: repositories of the stacks the caller may read, by name."""
+    limit, cursor = page_params(request)
+    stacks = readable_stacks(identity_of(request))
+    if wanted := request.query.get("stack"):  # a stack the caller may not read: nothing
+        stacks = frozenset({wanted} if stacks is None else {wanted} & stacks)
+    rows = await request.app[REGISTRY].store.summaries(stacks=stacks, after=cursor,
+                                                       limit=limit + 1)
+    page, more = paged(rows, limit, lambda s: s.name)
+    return json_response(page_body([dataclasses.asdict(s) for s in page], more))
 
 
 @access("read", stack_param="name")
 async def list_tags(request: web.Request) -> web.Response:
+    """`?limit=&cursor=`: a repository's tags by name, each with its build and commit."""
+    limit, cursor = page_params(request)
     name = check_name(request.match_info["name"])
     registry = request.app[REGISTRY]
     if not await registry.store.repo_exists(name):
         raise NotFound(f"no repository {name}")
-    tags = await registry.store.tags(name)
-    return json_response({"name": name, "tags": [dataclasses.asdict(t) for t in tags]})
+    rows = await registry.store.tags(name, after=cursor, limit=limit + 1)
+    page, more = paged(rows, limit, lambda t: t.tag)
+    return json_response(page_body([dataclasses.asdict(t) for t in page], more, name=name))
 
 
 @access("stack_admin", stack_param="name")

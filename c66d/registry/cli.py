@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
-import sys
-from pathlib import Path
 from typing import Any
 
 from c66d import cli, jsonio
+from c66d.clicmd.local import add_data_dir_flags, existing_data_dir, with_action
 from c66d.config import Config
 from c66d.datadir import DataDir, DataDirLock
-from c66d.errors import C66dError, DataDirLocked
+from c66d.errors import DataDirLocked
 from c66d.events import EventBus
 from c66d.registry.blobs import BlobStore
 from c66d.registry.gc import collect
@@ -23,9 +21,7 @@ from c66d.store import Store
 
 async def _run(args: argparse.Namespace) -> int:
     config = cli.config_from_args(args)
-    data_dir = DataDir(config.data_dir)
-    if not data_dir.database.exists():
-        raise C66dError(f"no c66d data directory at {data_dir.root}; run `c66d serve` once")
+    data_dir = existing_data_dir(args)
     store = Store(data_dir.database)
     await store.open()
     try:
@@ -62,16 +58,10 @@ async def _collect(registry: Registry, config: Config, args: argparse.Namespace,
         lock.release()
 
 
-def _handle(args: argparse.Namespace) -> int:
-    if args.registry_command is None:
-        print("usage: c66d registry {gc,repos,tags} ...", file=sys.stderr)
-        return 2
-    return asyncio.run(_run(args))
-
-
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     registry = sub.add_parser("registry", help="registry contents and garbage collection")
-    registry.set_defaults(handler=_handle)
+    registry.set_defaults(handler=with_action(
+        "registry_command", "c66d registry {gc,repos,tags} ...", _run))
     actions = registry.add_subparsers(dest="registry_command", metavar="ACTION")
     gc = actions.add_parser("gc", help="remove unreferenced blobs; report what was freed")
     gc.add_argument("--untagged", action="store_true",
@@ -84,8 +74,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     tags.add_argument("name")
     for parser in (gc, *actions.choices.values()):
         if not any(a.dest == "data_dir" for a in parser._actions):
-            parser.add_argument("--config", type=Path, help="TOML file with settings")
-            parser.add_argument("--data-dir", help="data directory (default ./c66d-data)")
+            add_data_dir_flags(parser)
 
 
 cli.register(add_parser)

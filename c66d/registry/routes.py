@@ -8,7 +8,7 @@ from aiohttp import web
 
 from c66d import jsonio
 from c66d.auth.audit import identity_of
-from c66d.auth.identity import allowed
+from c66d.auth.identity import allowed, readable_stacks
 from c66d.registry.errors import DigestInvalid, ManifestUnknown, RangeInvalid
 from c66d.registry.manifests import MAX_MANIFEST, OCI_INDEX, accepts, referrers_index
 from c66d.registry.names import check_digest, check_name, stack_of
@@ -189,7 +189,9 @@ async def list_tags(request: web.Request) -> web.Response:
 async def catalog(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
     n, last = page_query(request)
-    names = await registry.store.repositories(None if n is None else n + 1, last)
+    identity = identity_of(request)  # None: anonymous pull is on, every repository is readable
+    stacks = None if identity is None else readable_stacks(identity)
+    names = await registry.store.repositories(None if n is None else n + 1, last, stacks)
     headers = dict(API_VERSION)
     if n is not None and len(names) > n:
         names = names[:n]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ import aiosqlite
 
 from c66d.errors import Conflict, NotFound
 from c66d.store.db import Database
+from c66d.store.filters import stacks_clause, where
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL = ("succeeded", "failed", "cancelled")
@@ -118,8 +120,9 @@ class BuildStore:
     async def query(
         self, *, stack: str | None = None, service: str | None = None,
         status: str | None = None, before: int | None = None, limit: int = 50,
+        stacks: Collection[str] | None = None,
     ) -> list[Build]:
-        """Newest first; `before` is the cursor (an id)."""
+        """Newest first; `before` is the cursor (an id); `stacks` limits to readable stacks."""
         clauses: list[str] = []
         params: list[Any] = []
         for column, value in (("stack", stack), ("service", service), ("status", status)):
@@ -129,9 +132,11 @@ class BuildStore:
         if before:
             clauses.append("id < ?")
             params.append(before)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        readable, names = stacks_clause("stack", stacks)
+        clauses.append(readable)
+        params.extend(names)
         rows = await self.db.fetchall(
-            f"SELECT * FROM builds {where} ORDER BY id DESC LIMIT ?",  # noqa: S608 - fixed names
+            f"SELECT * FROM builds {where(clauses)} ORDER BY id DESC LIMIT ?",  # noqa: S608
             (*params, limit),
         )
         return [Build.from_row(r) for r in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ import aiosqlite
 from c66d import jsonio
 from c66d.errors import NotFound
 from c66d.store.db import Database
+from c66d.store.filters import stacks_clause, where
 
 FINISHED = ("succeeded", "failed", "cancelled")
 
@@ -172,10 +174,22 @@ class ContainerStore:
             raise NotFound(f"no container {container_id!r}")
         return ContainerRecord(**dict(row))
 
-    async def query(self, *, stack: str = "", service: str = "",
-                    server: str = "") -> list[ContainerRecord]:
+    async def query(self, *, stack: str = "", service: str = "", server: str = "",
+                    stacks: Collection[str] | None = None, after: tuple[str, ...] = (),
+                    limit: int = -1) -> list[ContainerRecord]:
+        """By (stack, service, server, name, id); `after` is such a tuple (the cursor)."""
+        clauses, params = [], []
+        for column, value in (("stack", stack), ("service", service), ("server", server)):
+            if value:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        readable, names = stacks_clause("stack", stacks)
+        clauses.append(readable)
+        params.extend(names)
+        if after:
+            clauses.append("(stack, service, server, name, id) > (?, ?, ?, ?, ?)")
+            params.extend(after)
         rows = await self.db.fetchall(
-            "SELECT * FROM containers WHERE (? = '' OR stack = ?) AND (? = '' OR service = ?)"
-            " AND (? = '' OR server = ?) ORDER BY stack, service, server, name",
-            (stack, stack, service, service, server, server))
+            f"SELECT * FROM containers {where(clauses)}"  # noqa: S608 - fixed names
+            " ORDER BY stack, service, server, name, id LIMIT ?", (*params, limit))
         return [ContainerRecord(**dict(r)) for r in rows]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +11,10 @@ import aiosqlite
 
 from c66d import jsonio
 from c66d.store.db import Database
+from c66d.store.filters import stacks_clause
+
+# A repository's stack is the first component of its name.
+_REPO_STACK = "substr({col}, 1, instr({col} || '/', '/') - 1)"
 
 
 @dataclass(frozen=True)
@@ -112,20 +116,28 @@ class RegistryStore:
         row = await self.db.fetchone("SELECT 1 FROM registry_repositories WHERE name = ?", (name,))
         return row is not None
 
-    async def repositories(self, n: int | None = None, last: str = "") -> list[str]:
-        """Repository names in lexical order after `last`, at most `n`."""
+    async def repositories(self, n: int | None = None, last: str = "",
+                           stacks: Collection[str] | None = None) -> list[str]:
+        """Repository names in lexical order after `last`, at most `n`, of `stacks` (None: all)."""
+        readable, names = stacks_clause(_REPO_STACK.format(col="name"), stacks)
         rows = await self.db.fetchall(
-            "SELECT name FROM registry_repositories WHERE name > ? ORDER BY name LIMIT ?",
-            (last, -1 if n is None else n))
+            "SELECT name FROM registry_repositories WHERE name > ?"  # noqa: S608 - fixed names
+            f"{' AND ' + readable if readable else ''} ORDER BY name LIMIT ?",
+            (last, *names, -1 if n is None else n))
         return [r[0] for r in rows]
 
-    async def summaries(self) -> list[RepositorySummary]:
+    async def summaries(self, *, stacks: Collection[str] | None = None, after: str = "",
+                        limit: int = -1) -> list[RepositorySummary]:
+        """Repositories after `after` by name with their counts, of `stacks` (None: all)."""
+        readable, names = stacks_clause(_REPO_STACK.format(col="r.name"), stacks)
         rows = await self.db.fetchall(
-            "SELECT r.name,"
+            "SELECT r.name,"  # noqa: S608 - fixed names
             " (SELECT COUNT(*) FROM registry_tags t WHERE t.repo = r.name),"
             " (SELECT COUNT(*) FROM registry_manifests m WHERE m.repo = r.name),"
             " (SELECT MAX(pushed_at) FROM registry_manifests m WHERE m.repo = r.name)"
-            " FROM registry_repositories r ORDER BY r.name")
+            " FROM registry_repositories r WHERE r.name > ?"
+            f"{' AND ' + readable if readable else ''} ORDER BY r.name LIMIT ?",
+            (after, *names, limit))
         return [RepositorySummary(r[0], r[1], r[2], r[3]) for r in rows]
 
     # blobs --------------------------------------------------------------------------------
@@ -282,12 +294,13 @@ class RegistryStore:
             (repo, last, -1 if n is None else n))
         return [r[0] for r in rows]
 
-    async def tags(self, repo: str) -> list[TagRecord]:
+    async def tags(self, repo: str, *, after: str = "", limit: int = -1) -> list[TagRecord]:
         rows = await self.db.fetchall(
             "SELECT t.tag, t.digest, m.media_type, m.size, m.pushed_at, m.build_id, m.git_commit"
             " FROM registry_tags t JOIN registry_manifests m"
-            " ON m.repo = t.repo AND m.digest = t.digest WHERE t.repo = ? ORDER BY t.tag",
-            (repo,))
+            " ON m.repo = t.repo AND m.digest = t.digest WHERE t.repo = ? AND t.tag > ?"
+            " ORDER BY t.tag LIMIT ?",
+            (repo, after, limit))
         return [TagRecord(*r) for r in rows]
 
     async def referrers(self, repo: str, subject: str,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import aiosqlite
 
 from c66d.errors import Conflict, NotFound
 from c66d.store.db import Database
+from c66d.store.filters import stacks_clause, where
 from c66d.store.secretbox import SecretBox
 
 
@@ -43,6 +45,26 @@ class StackStore:
     async def all(self) -> list[Stack]:
         rows = await self.db.fetchall("SELECT * FROM stacks ORDER BY name")
         return [Stack.from_row(r) for r in rows]
+
+    async def page(self, *, after: str = "", limit: int = -1,
+                   stacks: Collection[str] | None = None) -> list[Stack]:
+        """Stacks by name after `after`, of `stacks` (None: all)."""
+        readable, names = stacks_clause("name", stacks)
+        rows = await self.db.fetchall(
+            f"SELECT * FROM stacks {where(['name > ?', readable])}"  # noqa: S608 - fixed names
+            " ORDER BY name LIMIT ?", ("" if after is None else after, *names, limit))
+        return [Stack.from_row(r) for r in rows]
+
+    async def all_counts(self, names: Collection[str]) -> dict[str, dict[str, int]]:
+        """Container counts per service of each stack in `names`, in one query."""
+        wanted, params = stacks_clause("s.name", names)
+        rows = await self.db.fetchall(
+            "SELECT s.name, c.service, c.count FROM service_scale c"  # noqa: S608 - fixed names
+            f" JOIN stacks s ON s.id = c.stack_id {where([wanted])}", params)
+        found: dict[str, dict[str, int]] = {name: {} for name in names}
+        for row in rows:
+            found[row[0]][row[1]] = row[2]
+        return found
 
     async def find(self, name: str) -> Stack | None:
         row = await self.db.fetchone("SELECT * FROM stacks WHERE name = ?", (name,))

@@ -9,7 +9,7 @@ import jinja2
 from aiohttp import web
 
 from c66d import __version__
-from c66d.web import pages, status
+from c66d.web import openapi, pages, status
 from c66d.web.access import access
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
@@ -50,6 +50,7 @@ def setup(app: web.Application) -> None:
     )
     env.globals["version"] = __version__
     status.setup(app)
+    openapi.setup(app)
     pages.setup(app)
     setup_ui(app)
     app.router.add_get("/favicon.ico", favicon, name="ui.favicon")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -37,3 +39,37 @@ def page_params(request: web.Request, *, default: int = 50, most: int = 500) -> 
     if not 1 <= limit <= most:
         raise Invalid(f"limit must be 1..{most}, got {limit}", detail={"param": "limit"})
     return limit, request.query.get("cursor", "")
+
+
+T = TypeVar("T")
+
+
+def paged(rows: Sequence[T], limit: int, cursor_of: Callable[[T], str]
+          ) -> tuple[list[T], str | None]:
+    """Rows fetched with `limit + 1`: (this page, the cursor of the next page or None)."""
+    page = list(rows[:limit])
+    more = len(rows) > limit and bool(page)
+    return page, cursor_of(page[-1]) if more else None
+
+
+def page_body(items: list[Any], next_cursor: str | None, **extra: Any) -> dict[str, Any]:
+    """Every list answers `{"items": [...], "next": cursor or null, ...}`."""
+    return {"items": items, "next": next_cursor, **extra}
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    """An opaque cursor for a composite sort key."""
+    return base64.urlsafe_b64encode(jsonio.dumpb(list(values))).decode().rstrip("=")
+
+
+def decode_cursor(raw: str, size: int) -> tuple[Any, ...]:
+    """The sort key from `encode_cursor`, or Invalid; "" gives ()."""
+    if not raw:
+        return ()
+    try:
+        values = jsonio.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, jsonio.JSONDecodeError):
+        values = None
+    if not isinstance(values, list) or len(values) != size:
+        raise Invalid(f"bad cursor {raw[:40]!r}", detail={"param": "cursor"})
+    return tuple(values)
