@@ -1,7 +1,10 @@
-"""Builds survive a restart of c66d: queued ones still run, a running one fails with why."""
+"""Builds survive a restart of c66d: queued ones still run, a running one runs once more, then
+fails with why."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,7 +45,19 @@ async def _remove_images(ports: list[int]) -> None:
         await docker.close()
 
 
-async def test_restart_fails_the_running_build_and_runs_the_queued_one(
+async def _wait_count(session: aiohttp.ClientSession, url: str, build: int, text: str,
+                      count: int, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        async with session.get(f"{url}/api/v1/builds/{build}/log", headers=ADMIN) as resp:
+            log = await resp.text()
+        if log.count(text) >= count:
+            return log
+        assert time.monotonic() < deadline, f"{text!r} not {count} times in the log:\n{log}"
+        await asyncio.sleep(0.2)
+
+
+async def test_restart_retries_the_running_build_once_and_runs_the_queued_one(
         proc: C66dProcess, tmp_path: Path) -> None:
     slow = make_repo(tmp_path / "slow", dockerfile_extra=SLEEPY)
     quick = make_repo(tmp_path / "quick")
@@ -60,10 +75,22 @@ async def test_restart_fails_the_running_build_and_runs_the_queued_one(
         proc.kill()  # a crash: no chance to clean up
         url = proc.start().url
         ports.append(int(url.rsplit(":", 1)[1]))
+        log = await _wait_count(session, url, running, "sleeping-2", 2)  # it runs again, first
+        assert f"{RESTART_REASON}: queued again (attempt 2 of 2)" in log
+        async with session.get(f"{url}/api/v1/builds/{running}", headers=ADMIN) as resp:
+            again = await resp.json()
+        assert (again["status"], again["attempt"], again["server"]) == ("running", 2, "local")
+        async with session.get(f"{url}/api/v1/builds/{queued}", headers=ADMIN) as resp:
+            assert (await resp.json())["status"] == "queued"
+
+        proc.kill()  # interrupted twice: it fails, with why
+        url = proc.start().url
+        ports.append(int(url.rsplit(":", 1)[1]))
         crashed = await wait_build(session, url, running, headers=ADMIN, timeout=10)
         assert (crashed["status"], crashed["reason"]) == ("failed", RESTART_REASON)
         async with session.get(f"{url}/api/v1/builds/{running}/log", headers=ADMIN) as resp:
-            assert (await resp.text()).splitlines()[-1].endswith(RESTART_REASON)
+            assert (await resp.text()).splitlines()[-1].endswith(
+                f"{RESTART_REASON} (attempt 2 of 2)")
         done = await wait_build(session, url, queued, headers=ADMIN)
         assert done["status"] == "succeeded", done["reason"]
 

@@ -60,7 +60,12 @@ async def test_finish_cancel_and_restart_recovery(store: Store) -> None:
     assert (await store.builds.finish(a.id, "failed", reason="late")).status == "succeeded"
     assert await store.builds.cancel_queued(c.id, "cancelled by admin")
     assert not await store.builds.cancel_queued(b.id, "too late: running")
-    assert await store.builds.fail_interrupted("c66d restarted during the build") == [b.id]
+    reason = "c66d restarted during the build"
+    assert await store.builds.recover_interrupted(reason) == ([b.id], [])
+    again = await store.builds.get(b.id)
+    assert (again.status, again.attempt, again.started_at) == ("queued", 2, None)
+    assert (await store.builds.claim_next()) == await store.builds.get(b.id)
+    assert await store.builds.recover_interrupted(reason) == ([], [b.id])
     failed = await store.builds.get(b.id)
     assert (failed.status, failed.reason) == ("failed", "c66d restarted during the build")
     assert [x.id for x in await store.builds.query(status="failed")] == [b.id]

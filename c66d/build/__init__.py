@@ -7,7 +7,7 @@ true when the build succeeded and its stack deploys itself: the orchestrator sub
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +16,15 @@ from c66d.auth.crypto import sign_registry_token
 from c66d.auth.registry import INTERNAL_PULLER
 from c66d.auth.state import AUTH
 from c66d.build.api import setup_routes
+from c66d.build.builders import (
+    LOCAL,
+    Builder,
+    BuilderPicker,
+    Candidate,
+    choose_builder,
+    fixed_builder,
+    no_builder,
+)
 from c66d.build.engine import RegistryTarget
 from c66d.build.gitsource import Mirrors
 from c66d.build.keys import BUILD_LOGS, BUILD_QUEUE
@@ -40,12 +49,31 @@ def registry_target(app: web.Application, repository: str) -> RegistryTarget:
     return RegistryTarget(f"127.0.0.1:{port}", {"username": INTERNAL_PULLER, "password": token})
 
 
+def builder_picker(app: web.Application) -> BuilderPicker:
+    """Builders among the orchestrator's servers; the configured engine without one."""
+    async def pick(busy: Mapping[str, int]) -> Builder:
+        from c66d.orchestrator import ENGINES  # the orchestrator sets it up at start
+
+        if ENGINES not in app:
+            return await fixed_builder(app[CONFIG].docker_url)(busy)
+        engines = app[ENGINES]
+        candidates = [Candidate(s.name, tuple(s.roles), s.state == "up"
+                                and (s.name == LOCAL or engines.connected(s.name)))
+                      for s in await app[STORE].servers.all()]
+        chosen = choose_builder(candidates, busy)
+        if chosen is None:
+            raise no_builder(candidates)
+        return Builder(chosen, engines.url(chosen))
+
+    return pick
+
+
 def _make_queue(app: web.Application) -> BuildQueue:
     data_dir, config = app[DATA_DIR], app[CONFIG]
     deps = BuildDeps(
         store=app[STORE], logs=app[BUILD_LOGS], mirrors=Mirrors(data_dir.builds / "repos"),
         work_dir=data_dir.builds / "work", keys_dir=data_dir.keys,
-        docker_url=config.docker_url,
+        pick_builder=builder_picker(app),
         registry=lambda repository: registry_target(app, repository),
     )
     return BuildQueue(deps, app[EVENTS], concurrency=config.build_concurrency,

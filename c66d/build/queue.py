@@ -1,7 +1,8 @@
 """The build queue: FIFO workers with bounded concurrency, cancel, time limit, restarts.
 
-A build left `running` by a c66d that died is marked failed at the next start with the reason
-RESTART_REASON (not retried: a half-pushed image is safer rebuilt on purpose than silently).
+A build left `running` by a c66d that died goes back to the queue, in its place, for one more
+attempt (a build is idempotent: same commit, same tags); interrupted again, it fails with
+RESTART_REASON. Each build runs on the engine `deps.pick_builder` chooses (builders.py).
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 
 import aiohttp
 
+from c66d.build.builders import Builder
 from c66d.build.errors import BuildFailed
+from c66d.build.livelog import LiveLog
 from c66d.build.runner import BuildDeps, BuildResult, run_build
 from c66d.build.source import build_source
 from c66d.errors import Conflict
@@ -21,6 +25,7 @@ from c66d.logs import get_logger
 from c66d.store.builds import Build
 
 RESTART_REASON = "c66d restarted during the build"
+ATTEMPTS = 2  # a build interrupted by a restart runs once more
 STOP_REASON = "c66d stopped during the build"
 IDLE_RECHECK = 5.0  # seconds; a missed wake-up costs at most this
 
@@ -43,14 +48,22 @@ class BuildQueue:
         self._running: dict[int, asyncio.Task[BuildResult]] = {}
         self._done: dict[int, asyncio.Event] = {}
         self._cancel_reasons: dict[int, str] = {}
+        self._busy = Counter[str]()  # running builds per builder server
 
     @property
     def running(self) -> int:
         return len(self._running)
 
     async def start(self) -> None:
-        for build_id in await self.deps.store.builds.fail_interrupted(RESTART_REASON):
-            self.deps.logs.append(build_id, f"build failed: {RESTART_REASON}")
+        retried, failed = await self.deps.store.builds.recover_interrupted(
+            RESTART_REASON, attempts=ATTEMPTS)
+        for build_id in retried:
+            attempt = (await self.deps.store.builds.get(build_id)).attempt
+            self.deps.logs.append(build_id, f"{RESTART_REASON}: queued again (attempt "
+                                            f"{attempt} of {ATTEMPTS})")
+        for build_id in failed:
+            self.deps.logs.append(build_id, f"build failed: {RESTART_REASON} (attempt "
+                                            f"{ATTEMPTS} of {ATTEMPTS})")
             self._publish("build.finished", await self.deps.store.builds.get(build_id))
         self._workers = [asyncio.create_task(self._worker(n), name=f"build-worker-{n}")
                          for n in range(self.concurrency)]
@@ -116,9 +129,15 @@ class BuildQueue:
         live.mark(f"build {build.id} of {build.stack}/{build.service} at "
                   f"{build.ref or build.branch or 'the branch head'} started")
         self._publish("build.started", build)
-        task = asyncio.create_task(run_build(self.deps, build, live), name=f"build-{build.id}")
-        self._running[build.id] = task
         status, reason, result = "failed", "", BuildResult("", "")
+        try:
+            builder = await self.deps.pick_builder(self._busy)
+        except BuildFailed as exc:
+            await self._finish(build, status, exc.message, result)
+            return
+        await self.deps.store.builds.set_server(build.id, builder.server)
+        task = asyncio.create_task(self._run_on(builder, build, live), name=f"build-{build.id}")
+        self._running[build.id] = task
         try:
             async with asyncio.timeout(self.timeout or None):
                 result = await task
@@ -139,6 +158,13 @@ class BuildQueue:
             reason = f"internal error: {exc}"
         await self._finish(build, status, reason, result)
         blog.info("build %s%s", status, f": {reason}" if reason else "")
+
+    async def _run_on(self, builder: Builder, build: Build, live: LiveLog) -> BuildResult:
+        self._busy[builder.server] += 1
+        try:
+            return await run_build(self.deps, build, live, builder)
+        finally:
+            self._busy[builder.server] -= 1
 
     async def _finish(self, build: Build, status: str, reason: str,
                       result: BuildResult) -> None:

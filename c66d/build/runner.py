@@ -11,6 +11,7 @@ from pathlib import Path
 
 import aiodocker
 
+from c66d.build.builders import Builder, BuilderPicker
 from c66d.build.deploykeys import key_files
 from c66d.build.engine import RegistryTarget, build_image, image_plan, push_image
 from c66d.build.gitsource import GitRunner, Mirrors, describe, export_context
@@ -37,7 +38,7 @@ class BuildDeps:
     mirrors: Mirrors
     work_dir: Path
     keys_dir: Path
-    docker_url: str  # the builder's engine; a fresh client per build so cancel can close it
+    pick_builder: BuilderPicker  # the engine to build on; a fresh client per build (cancel)
     registry: Callable[[str], RegistryTarget]  # repository name -> where and how to push
 
 
@@ -65,7 +66,8 @@ async def _fetch(deps: BuildDeps, build: Build, src: BuildSource, log: LiveLog) 
     return context
 
 
-async def run_build(deps: BuildDeps, build: Build, log: LiveLog) -> BuildResult:
+async def run_build(deps: BuildDeps, build: Build, log: LiveLog,
+                    builder: Builder) -> BuildResult:
     """Raises BuildFailed (or a subclass) with the reason when a step fails."""
     src = await build_source(deps.store, build.stack, build.service)
     await deps.store.builds.set_step(build.id, "fetching source")
@@ -76,12 +78,12 @@ async def run_build(deps: BuildDeps, build: Build, log: LiveLog) -> BuildResult:
         plan = image_plan(target.host, build.stack, build.service, sha=fresh.commit_sha,
                           branch=build.branch, dockerfile=src.dockerfile, env=src.buildargs)
         await deps.store.builds.set_step(build.id, "building")
-        log.mark(f"building {plan.image} with {src.dockerfile}")
+        log.mark(f"building {plan.image} with {src.dockerfile} on server {builder.server}")
 
         def on_step(step: str) -> None:
             log.step = step
 
-        docker = aiodocker.Docker(url=deps.docker_url)
+        docker = aiodocker.Docker(url=builder.docker_url)
         try:
             await build_image(docker, context, plan, log, on_step)
             await deps.store.builds.set_step(build.id, "pushing")

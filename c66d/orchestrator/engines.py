@@ -21,6 +21,7 @@ class Engines:
     def __init__(self, local_url: str) -> None:
         self.local_url = local_url
         self._clients: dict[str, aiodocker.Docker] = {}
+        self._urls: dict[str, str] = {"local": local_url}
         self._why_not: dict[str, str] = {}
 
     def client(self, server: str = "local") -> aiodocker.Docker:
@@ -33,6 +34,14 @@ class Engines:
             self._clients[server] = aiodocker.Docker(url=self.local_url)
         return self._clients[server]
 
+    def url(self, server: str = "local") -> str:
+        """Where `server`'s engine answers, for a client of one's own (e.g. one build)."""
+        if server not in self._urls:
+            why = self._why_not.get(server, "not connected")
+            raise Unavailable(f"server {server!r} is not connected: {why}",
+                              detail={"server": server})
+        return self._urls[server]
+
     def connected(self, server: str) -> bool:
         return server in self._clients
 
@@ -41,11 +50,14 @@ class Engines:
         await self.detach(server)
         client = aiodocker.Docker(url=url)
         self._clients[server] = client
+        self._urls[server] = url
         self._why_not.pop(server, None)
         return client
 
     async def detach(self, server: str, why: str = "not connected") -> None:
         self._why_not[server] = why
+        if server != "local":
+            self._urls.pop(server, None)
         client = self._clients.pop(server, None)
         if client is not None:
             await client.close()

@@ -39,6 +39,7 @@ class Build:
     created_at: float
     started_at: float | None
     finished_at: float | None
+    server: str = ""  # the builder whose engine ran it
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> Build:
@@ -58,6 +59,7 @@ class Build:
             "digest": self.digest, "image": self.image, "trigger": self.trigger,
             "actor": self.actor, "attempt": self.attempt, "created_at": self.created_at,
             "started_at": self.started_at, "finished_at": self.finished_at,
+            "server": self.server,
         }
 
 
@@ -198,17 +200,27 @@ class BuildStore:
             )
             return cur.rowcount > 0
 
-    async def fail_interrupted(self, reason: str) -> list[int]:
-        """At start: every build left `running` by a previous process fails with `reason`."""
+    async def set_server(self, build_id: int, server: str) -> None:
+        await self.db.execute("UPDATE builds SET server = ? WHERE id = ?", (server, build_id))
+
+    async def recover_interrupted(self, reason: str, *, attempts: int = 2
+                                  ) -> tuple[list[int], list[int]]:
+        """At start: builds left `running` by a previous process go back to the queue, in their
+        place, for another attempt; those out of attempts fail with `reason`.
+        Returns (retried, failed) ids."""
         async with self.db.write() as conn:
-            cur = await conn.execute("SELECT id FROM builds WHERE status = 'running'")
-            ids = [int(r[0]) for r in await cur.fetchall()]
-            await conn.execute(
+            cur = await conn.execute(
+                "SELECT id, attempt FROM builds WHERE status = 'running' ORDER BY id")
+            rows = [(int(r[0]), int(r[1])) for r in await cur.fetchall()]
+            retried = [i for i, attempt in rows if attempt < attempts]
+            failed = [i for i, attempt in rows if attempt >= attempts]
+            await conn.executemany(
+                "UPDATE builds SET status = 'queued', attempt = attempt + 1, step = '',"
+                " started_at = NULL, server = '' WHERE id = ?", [(i,) for i in retried])
+            await conn.executemany(
                 "UPDATE builds SET status = 'failed', reason = ?, finished_at = ?, step = ''"
-                " WHERE status = 'running'",
-                (reason, time.time()),
-            )
-        return ids
+                " WHERE id = ?", [(reason, time.time(), i) for i in failed])
+        return retried, failed
 
     async def by_commit(self, sha: str) -> list[Build]:
         rows = await self.db.fetchall(
