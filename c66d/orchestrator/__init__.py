@@ -13,7 +13,13 @@ from c66d.dns import DNS_SOURCE, DNS_TABLE
 from c66d.dns import ContainerRecord as DnsContainer
 from c66d.errors import Unavailable
 from c66d.keys import CONFIG, DATA_DIR, EVENTS, LISTENERS, STATUS_PROBES, STORE
-from c66d.orchestrator import routes_containers, routes_deploy, routes_servers, routes_stacks
+from c66d.orchestrator import (
+    healing,
+    routes_containers,
+    routes_deploy,
+    routes_servers,
+    routes_stacks,
+)
 from c66d.orchestrator.deployments import Deployer, deploy_after_builds
 from c66d.orchestrator.dnsfeed import healthy_containers
 from c66d.orchestrator.engines import Engines
@@ -108,6 +114,7 @@ def setup(app: web.Application) -> None:
     app[DNS_SOURCE] = dns_source
     app.cleanup_ctx.append(_engines_ctx)
     app.cleanup_ctx.append(_deployer_ctx)
+    healing.setup(app)  # reconcilers: after the deployer recovered unfinished rollouts
     routes_stacks.setup(app)
     routes_deploy.setup(app)
     routes_containers.setup(app)

@@ -28,9 +28,13 @@ from c66d.orchestrator.plan import Running, ServerSlot, eligible, plan_service
 from c66d.orchestrator.reach import Reach
 from c66d.orchestrator.servicefile import parse_service_file
 from c66d.orchestrator.spec import ServiceSpec, StackSpec
+from c66d.orchestrator.testhook import maybe_pause
 from c66d.store import ContainerRecord, Deployment, Store
 
 LOG_LINES = 20
+# Containers a rollout counts as running (restarting/crashloop: the reconciler's, replaced
+# like any other when the spec changes).
+RUNNING_STATES = ("starting", "healthy", "running", "restarting", "crashloop")
 
 
 def container_address(info: dict[str, Any]) -> str:
@@ -65,6 +69,7 @@ class Rollout:
                             number=self.deployment.number, step=action, service=service,
                             server=server, status=status, message=message)
         self.log.info("%s %s %s %s", action, service, server, message)
+        await maybe_pause(action, service)
 
     async def run(self) -> None:
         await self.store.deployments.set_status(self.deployment.id, "running")
@@ -103,7 +108,7 @@ class Rollout:
                            service.constraints.memory)
         current = await self.store.containers.query(stack=self.stack, service=service.name)
         running = [Running(c.id, c.server, c.config_hash) for c in current
-                   if c.state in ("starting", "healthy", "running")]
+                   if c.state in RUNNING_STATES]
         count = self.counts.get(service.name, 1)
         plan, unplaced = plan_service(service.name, count, probe.config_hash, servers, running,
                                       restart=service.restart_on_deploy,
@@ -191,6 +196,7 @@ class Rollout:
             health="", created_at=now, updated_at=now,
         )
         await self.store.containers.upsert(record)
+        await self.store.healing.save_config(spec.name, server, spec.config)
         await self.step("start", service=service.name, server=server,
                         message=f"{spec.name} {record.address}")
         self.events.publish("container.started", **self.event_data(record, service))

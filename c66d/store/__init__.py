@@ -16,13 +16,14 @@ from c66d.store.deployments import (
     DeploymentStore,
     Step,
 )
+from c66d.store.healing import ContainerAction, HealingStore
 from c66d.store.registry import RegistryStore
 from c66d.store.secretbox import SecretBox
 from c66d.store.stacks import EnvVar, Stack, StackStore
 
 __all__ = [
-    "AuditEntry", "ContainerRecord", "Deployment", "EnvVar", "SecretBox", "Server", "Stack",
-    "Step", "Store",
+    "AuditEntry", "ContainerAction", "ContainerRecord", "Deployment", "EnvVar", "SecretBox",
+    "Server", "Stack", "Step", "Store",
 ]
 
 
@@ -40,6 +41,7 @@ class Store:
         self.stacks = StackStore(self.db, self.box)
         self.deployments = DeploymentStore(self.db)
         self.containers = ContainerStore(self.db)
+        self.healing = HealingStore(self.db)
         self.builds = BuildStore(self.db)
         self.registry = RegistryStore(self.db)
 

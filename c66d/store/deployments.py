@@ -63,6 +63,9 @@ class ContainerRecord:
     health: str
     created_at: float
     updated_at: float
+    restarts: int = 0  # consecutive crashes the reconciler restarted (0 once stable again)
+    next_try: float = 0.0  # when the reconciler restarts it next (time.time())
+    last_log: str = ""  # last log lines when it last exited
 
 
 class DeploymentStore:
