@@ -26,6 +26,7 @@ from c66d.store.auth import TEAM_ROLES, Team, User
 from c66d.store.credentials import ApiToken
 from c66d.web.access import access
 from c66d.web.api import json_response, page_body, page_params, paged, read_json
+from c66d.web.openapi import doc
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 STACK_NAME = re.compile(r"^(\*|[a-z0-9][a-z0-9_.-]{0,62})$")
@@ -106,6 +107,7 @@ async def list_users(request: web.Request) -> web.Response:
 
 
 @access("admin", stack_param=None)
+@doc(status=201, body={"name": "string", "password": "string", "admin": "boolean"})
 async def create_user(request: web.Request) -> web.Response:
     body = await read_json(request)
     name = check_name(body.get("name"), "user")
@@ -178,6 +180,7 @@ async def list_teams(request: web.Request) -> web.Response:
 
 
 @access("admin", stack_param=None)
+@doc(status=201, body={"name": "string", "role": "string", "members": "array", "stacks": "array"})
 async def create_team(request: web.Request) -> web.Response:
     body = await read_json(request)
     name = check_name(body.get("name"), "team")
@@ -241,6 +244,7 @@ def _token_request(body: dict[str, Any], identity: Identity) -> tuple[str, str, 
 
 
 @access("user", stack_param=None)
+@doc(status=201, body={"name": "string", "scope": "string", "expires_in": "number"})
 async def create_token(request: web.Request) -> web.Response:
     identity = signed_in(request)
     if identity.via in ("registry-token", "anonymous"):
@@ -275,6 +279,12 @@ async def revoke_token(request: web.Request) -> web.Response:
 
 
 @access("admin", stack_param=None)
+@doc(paged=True, query={
+    "stack": "only this stack",
+    "actor": "only this actor",
+    "action": "action prefix",
+    "since": "epoch seconds",
+})
 async def audit_log(request: web.Request) -> web.Response:
     """`?stack=&actor=&action=(prefix)&since=(epoch)&limit=&cursor=(id)`, newest first."""
     limit, cursor = page_params(request, default=100)

@@ -19,6 +19,7 @@ from c66d.logs import get_logger
 from c66d.store.builds import STATUSES, Build
 from c66d.web.access import access
 from c66d.web.api import json_response, page_params, read_json
+from c66d.web.openapi import doc
 
 log = get_logger("c66d.build.hooks")
 
@@ -52,6 +53,7 @@ async def _build_for(request: web.Request, level: str) -> Build:
 
 
 @access("deploy", stack_param=None)
+@doc(status=201, body={"stack": "string", "service": "string", "ref": "string"})
 async def create_build(request: web.Request) -> web.Response:
     """`POST /api/v1/builds {stack, service, ref}`: queue a build."""
     body = await read_json(request)
@@ -66,6 +68,11 @@ async def create_build(request: web.Request) -> web.Response:
 
 
 @access("read", stack_param=None)
+@doc(paged=True, query={
+    "stack": "only this stack",
+    "service": "only this service",
+    "status": "queued, running, succeeded, failed or cancelled",
+})
 async def list_builds(request: web.Request) -> web.Response:
     """`GET /api/v1/builds?stack=&service=&status=&limit=&cursor=`, newest first."""
     limit, cursor = page_params(request)
@@ -90,6 +97,7 @@ async def get_build(request: web.Request) -> web.Response:
 
 
 @access("read", stack_param=None)
+@doc(text=True, query={"follow": "1: stream until the build ends"})
 async def get_build_log(request: web.Request) -> web.StreamResponse:
     """The whole log; with `?follow=1` streamed (chunked) until the build ends."""
     build = await _build_for(request, "read")
@@ -118,6 +126,7 @@ async def cancel_build(request: web.Request) -> web.Response:
 
 
 @access("public")
+@doc(status=202)
 async def hook(request: web.Request) -> web.Response:
     """`POST /api/v1/hooks/{stack}`: a git push; authenticated only by its signature."""
     name = request.match_info["stack"]

@@ -14,6 +14,7 @@ from c66d.orchestrator.routes_deploy import DEPLOYER
 from c66d.store import ContainerRecord
 from c66d.web.access import access
 from c66d.web.api import decode_cursor, encode_cursor, json_response, page_body, page_params, paged
+from c66d.web.openapi import doc
 
 _KEY = ("stack", "service", "server", "name", "id")
 
@@ -23,6 +24,11 @@ def _cursor(record: ContainerRecord) -> str:
 
 
 @access("user")
+@doc(paged=True, query={
+    "stack": "only this stack",
+    "service": "only this service",
+    "server": "only this server",
+})
 async def list_containers(request: web.Request) -> web.Response:
     """`?stack=&service=&server=&limit=&cursor=`: containers of the stacks the caller may read."""
     q = request.query
@@ -54,6 +60,7 @@ async def _lines(docker: aiodocker.Docker, record: ContainerRecord, *, follow: b
 
 
 @access("user", stack_param=None)
+@doc(text=True, query={"follow": "1: stream new lines", "tail": "only the last N lines"})
 async def container_log(request: web.Request) -> web.StreamResponse:
     """`GET /api/v1/containers/{id}/log?tail=N&follow=1`: stdout and stderr as text; with
     follow=1 streamed until the container stops or the client goes."""

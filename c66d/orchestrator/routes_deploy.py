@@ -15,6 +15,7 @@ from c66d.store import Step
 from c66d.store.deployments import FINISHED
 from c66d.web.access import access
 from c66d.web.api import json_response, page_body, page_params, paged, read_json
+from c66d.web.openapi import doc
 
 DEPLOYER = web.AppKey("deployer", Deployer)
 
@@ -25,6 +26,7 @@ async def _record(request: web.Request, action: str, stack: str, **detail: objec
 
 
 @access("read")
+@doc(paged=True)
 async def list_deployments(request: web.Request) -> web.Response:
     """`?limit=&cursor=`: the stack's deployments, newest first (the cursor is a number)."""
     limit, cursor = page_params(request)
@@ -37,6 +39,7 @@ async def list_deployments(request: web.Request) -> web.Response:
 
 
 @access("deploy")
+@doc(status=202)
 async def start_deployment(request: web.Request) -> web.Response:
     stack = request.match_info["stack"]
     await request.app[STORE].stacks.get(stack)
@@ -46,6 +49,7 @@ async def start_deployment(request: web.Request) -> web.Response:
 
 
 @access("deploy")
+@doc(status=202, body={"deployment": "integer"})
 async def rollback(request: web.Request) -> web.Response:
     stack = request.match_info["stack"]
     body = await read_json(request)
@@ -84,6 +88,7 @@ def _step_line(step: Step) -> str:
 
 
 @access("user")
+@doc(text=True, query={"follow": "1: stream until the deployment ends"})
 async def deployment_log(request: web.Request) -> web.StreamResponse:
     """The step log as text; `?follow=1` streams it until the deployment finishes."""
     store = request.app[STORE]

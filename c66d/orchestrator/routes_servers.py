@@ -12,6 +12,7 @@ from c66d.orchestrator.ssh import fingerprint
 from c66d.store import Server
 from c66d.web.access import access
 from c66d.web.api import json_response, page_body, page_params, paged, read_json
+from c66d.web.openapi import doc
 
 
 def server_view(server: Server, servers: Servers) -> dict[str, Any]:
@@ -40,6 +41,7 @@ async def get_key(request: web.Request) -> web.Response:
 
 
 @access("user", stack_param=None)
+@doc(paged=True)
 async def list_servers(request: web.Request) -> web.Response:
     """`?limit=&cursor=`: every server by name (the cursor is a name)."""
     limit, cursor = page_params(request, default=100)
@@ -57,6 +59,14 @@ async def get_server(request: web.Request) -> web.Response:
 
 
 @access("admin", stack_param=None)
+@doc(status=201, body={
+    "name": "string",
+    "address": "string",
+    "port": "integer",
+    "user": "string",
+    "docker_socket": "string",
+    "roles": "array",
+})
 async def add_server(request: web.Request) -> web.Response:
     spec = parse_server_spec(await read_json(request))
     servers = request.app[SERVERS]
@@ -66,6 +76,7 @@ async def add_server(request: web.Request) -> web.Response:
 
 
 @access("admin", stack_param=None)
+@doc(status=204)
 async def delete_server(request: web.Request) -> web.Response:
     name = request.match_info["server"]
     await request.app[SERVERS].remove(name)

@@ -10,6 +10,7 @@ from c66d.orchestrator import stacks
 from c66d.orchestrator.routes_deploy import DEPLOYER
 from c66d.web.access import access
 from c66d.web.api import json_response, page_body, page_params, paged, read_json
+from c66d.web.openapi import doc
 
 
 async def _record(request: web.Request, action: str, stack: str, **detail: object) -> None:
@@ -19,6 +20,7 @@ async def _record(request: web.Request, action: str, stack: str, **detail: objec
 
 
 @access("user")
+@doc(paged=True)
 async def list_stacks(request: web.Request) -> web.Response:
     """`?limit=&cursor=`: the stacks the caller may read, by name."""
     limit, cursor = page_params(request)
@@ -32,6 +34,7 @@ async def list_stacks(request: web.Request) -> web.Response:
 
 
 @access("admin")
+@doc(status=201, body={"name": "string", "service_yml": "string", "env": "object"})
 async def create_stack(request: web.Request) -> web.Response:
     body = await read_json(request)
     variables = stacks.parse_variables(body["env"]) if "env" in body else None
@@ -52,6 +55,7 @@ async def get_stack(request: web.Request) -> web.Response:
 
 
 @access("stack_admin")
+@doc(body={"service_yml": "string", "auto_deploy": "boolean"})
 async def update_stack(request: web.Request) -> web.Response:
     body = await read_json(request)
     store, name = request.app[STORE], request.match_info["stack"]
@@ -63,6 +67,7 @@ async def update_stack(request: web.Request) -> web.Response:
 
 
 @access("stack_admin")
+@doc(status=204)
 async def delete_stack(request: web.Request) -> web.Response:
     name = request.match_info["stack"]
     await request.app[STORE].stacks.delete(name)
@@ -87,6 +92,7 @@ async def get_env(request: web.Request) -> web.Response:
 
 
 @access("stack_admin")
+@doc(body={"variables": "array"})
 async def put_env(request: web.Request) -> web.Response:
     body = await read_json(request)
     name = request.match_info["stack"]
@@ -98,6 +104,7 @@ async def put_env(request: web.Request) -> web.Response:
 
 
 @access("deploy")
+@doc(body={"count": "integer"})
 async def scale_service(request: web.Request) -> web.Response:
     body = await read_json(request)
     name, service = request.match_info["stack"], request.match_info["service"]

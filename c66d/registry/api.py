@@ -14,9 +14,11 @@ from c66d.registry.names import check_name, check_tag
 from c66d.registry.service import REGISTRY
 from c66d.web.access import access
 from c66d.web.api import json_response, page_body, page_params, paged, read_json
+from c66d.web.openapi import doc
 
 
 @access("read", stack_param=None)
+@doc(paged=True, query={"stack": "only this stack"})
 async def list_repositories(request: web.Request) -> web.Response:
     """`?stack=&limit=&cursor=`: repositories of the stacks the caller may read, by name."""
     limit, cursor = page_params(request)
@@ -30,6 +32,7 @@ async def list_repositories(request: web.Request) -> web.Response:
 
 
 @access("read", stack_param="name")
+@doc(paged=True)
 async def list_tags(request: web.Request) -> web.Response:
     """`?limit=&cursor=`: a repository's tags by name, each with its build and commit."""
     limit, cursor = page_params(request)
@@ -52,6 +55,7 @@ async def delete_tag(request: web.Request) -> web.Response:
 
 
 @access("admin", stack_param=None)
+@doc(body={"untagged": "boolean", "grace": "number"})
 async def run_gc(request: web.Request) -> web.Response:
     """Collect now: `{"untagged": true}` also removes manifests no tag reaches; `grace`
     (seconds) overrides the protection of recently pushed content."""
