@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from aiohttp import web
 
+from c66d.auth.registry import INTERNAL_PULLER, internal_pull_token
 from c66d.dns import DNS_SOURCE, DNS_TABLE
 from c66d.dns import ContainerRecord as DnsContainer
 from c66d.errors import Unavailable
@@ -23,10 +24,11 @@ from c66d.orchestrator import (
 from c66d.orchestrator.deployments import Deployer, deploy_after_builds
 from c66d.orchestrator.dnsfeed import healthy_containers
 from c66d.orchestrator.engines import Engines
+from c66d.orchestrator.lbapply import BALANCER, Balancer
 from c66d.orchestrator.reach import Reach
 from c66d.orchestrator.routes_deploy import DEPLOYER
 from c66d.orchestrator.servers import SERVERS, Servers
-from c66d.orchestrator.ssh import load_or_create_client_key
+from c66d.orchestrator.ssh import Result, load_or_create_client_key
 
 ENGINES = web.AppKey("engines", Engines)
 
@@ -90,13 +92,25 @@ async def servers_probe(app: web.Application) -> dict[str, Any]:
 
 async def _deployer_ctx(app: web.Application) -> AsyncIterator[None]:
     """Rollouts: reach servers through the engines; unfinished ones from before are closed."""
-    http = app[LISTENERS].http
-    reach = Reach(app[ENGINES], http.port if http is not None else 0)
+    def registry_port() -> int:  # port 0 is resolved once the HTTP listener is bound
+        http = app[LISTENERS].http
+        return http.port if http is not None else 0
+
+    reach = Reach(app[ENGINES], registry_port)
     reach.remote_dial = app[SERVERS].dial  # containers on SSH servers: tunnelled TCP
-    password = app[CONFIG].admin_password
-    auth = {"username": "admin", "password": password, "serveraddress": reach.registry}
-    deployer = Deployer(app[STORE], app[EVENTS], reach, auth if password else None,
-                        dns_table=app[DNS_TABLE])
+
+    def pull_auth() -> dict[str, str]:  # a short-lived pull-only token per rollout
+        return {"username": INTERNAL_PULLER, "password": internal_pull_token(app),
+                "serveraddress": reach.registry}
+
+    servers = app[SERVERS]
+
+    async def run(server: str, argv: Sequence[str], stdin: str) -> Result:
+        return await servers.run(server, argv, input=stdin, check=False)
+
+    app[BALANCER] = balancer = Balancer(app[STORE], run)
+    deployer = Deployer(app[STORE], app[EVENTS], reach, pull_auth, dns_table=app[DNS_TABLE],
+                        balancer=balancer)
     app[DEPLOYER] = deployer
     await deployer.recover()
     auto = asyncio.create_task(deploy_after_builds(app[EVENTS], deployer), name="auto-deploy")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from c66d.dns import DnsTable
@@ -11,6 +12,7 @@ from c66d.errors import C66dError, Invalid
 from c66d.events import EventBus
 from c66d.orchestrator.dnsfeed import apply_behaviours
 from c66d.orchestrator.errors import ImageUnavailable
+from c66d.orchestrator.lbapply import Balancer
 from c66d.orchestrator.reach import Reach
 from c66d.orchestrator.rollout import Rollout
 from c66d.orchestrator.stacks import desired_counts, spec_of
@@ -25,10 +27,11 @@ class Deployer:
     """Owns the rollout tasks. Requests for one stack queue behind its lock, FIFO."""
 
     def __init__(self, store: Store, events: EventBus, reach: Reach,
-                 registry_auth: dict[str, str] | None = None,
-                 dns_table: DnsTable | None = None) -> None:
+                 registry_auth: Callable[[], dict[str, str]] | None = None,
+                 dns_table: DnsTable | None = None, balancer: Balancer | None = None) -> None:
         self.store, self.events, self.reach = store, events, reach
-        self.registry_auth = registry_auth
+        self.registry_auth = registry_auth  # made fresh per rollout (short-lived pull token)
+        self.balancer = balancer
         self.dns_table = dns_table
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -98,8 +101,9 @@ class Deployer:
         lock = self._locks.setdefault(deployment.stack, asyncio.Lock())
         async with lock:
             try:
-                rollout = Rollout(self.store, self.events, self.reach, deployment,
-                                  self.registry_auth)
+                auth = self.registry_auth() if self.registry_auth is not None else None
+                rollout = Rollout(self.store, self.events, self.reach, deployment, auth,
+                                  balancer=self.balancer)
                 if self.dns_table is not None:
                     apply_behaviours(self.dns_table, deployment.stack, rollout.spec)
                 await rollout.run()

@@ -17,9 +17,14 @@ RemoteDial = Callable[[str, str, int],
 
 
 class Reach:
-    def __init__(self, engines: Engines, registry_port: int) -> None:
+    def __init__(self, engines: Engines, registry_port: int | Callable[[], int]) -> None:
         self.engines = engines
-        self.registry_port = registry_port
+        self._registry_port = registry_port  # a callable when known only once serving
+
+    @property
+    def registry_port(self) -> int:
+        port = self._registry_port
+        return port() if callable(port) else port
         self.remote_dial: RemoteDial | None = None  # set by the SSH connection manager
 
     def docker(self, server: str) -> aiodocker.Docker:

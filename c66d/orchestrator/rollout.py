@@ -7,12 +7,14 @@ ones. A failed health check removes the new containers and leaves the old ones s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from typing import Any
 
 import aiodocker
 
+from c66d.errors import C66dError
 from c66d.events import EventBus
 from c66d.logs import get_logger
 from c66d.orchestrator.containers import MANAGED, ContainerSpec, container_spec, one_off_spec
@@ -24,6 +26,7 @@ from c66d.orchestrator.errors import (
     RolloutFailed,
 )
 from c66d.orchestrator.health import HealthResult, wait_healthy
+from c66d.orchestrator.lbapply import Balancer
 from c66d.orchestrator.plan import Running, ServerSlot, eligible, plan_service
 from c66d.orchestrator.reach import Reach
 from c66d.orchestrator.servicefile import parse_service_file
@@ -49,8 +52,10 @@ def container_address(info: dict[str, Any]) -> str:
 
 class Rollout:
     def __init__(self, store: Store, events: EventBus, reach: Reach, deployment: Deployment,
-                 registry_auth: dict[str, str] | None = None) -> None:
+                 registry_auth: dict[str, str] | None = None,
+                 balancer: Balancer | None = None) -> None:
         self.store, self.events, self.reach = store, events, reach
+        self.balancer = balancer  # nginx per SSH server; None: no load balancing
         self.deployment = deployment
         self.stack = deployment.stack
         self.registry_auth = registry_auth
@@ -131,6 +136,7 @@ class Rollout:
             await self.signal_all(old, service.pre_start_signal)
         started = await self.start_new(service, image, env, plan.start)
         await self.health_all(service, started)
+        await self.balance(service, started)
         for record in old:
             await self.drain(service, record)
 
@@ -270,6 +276,41 @@ class Rollout:
                                 server=record.server, address=record.address,
                                 version=record.deployment, ports=[])
 
+    async def balance(self, service: ServiceSpec, started: list[ContainerRecord]) -> None:
+        """Put healthy new containers behind their servers' nginx. If a server's nginx
+        refuses, the new containers go and the old ones keep serving."""
+        servers = sorted({r.server for r in started})
+        for server in servers:
+            try:
+                await self.update_balancer(service, server)
+            except RolloutFailed:
+                await self.remove_all(started)
+                for other in servers:  # those already switched point back at the old ones
+                    with contextlib.suppress(C66dError):
+                        await self.update_balancer(service, other)
+                raise
+
+    async def unbalance(self, service: ServiceSpec, record: ContainerRecord) -> None:
+        """Take a draining container out of its server's nginx before it stops."""
+        try:
+            await self.update_balancer(service, record.server)
+        except RolloutFailed:
+            await self.store.containers.set_state(record.id, "healthy", "healthy")
+            raise
+
+    async def update_balancer(self, service: ServiceSpec, server: str) -> None:
+        if self.balancer is None:
+            return
+        try:
+            done = await self.balancer.update(server)
+        except C66dError as exc:
+            await self.step("balancer", service=service.name, server=server, status="failed",
+                            message=exc.message)
+            raise RolloutFailed(exc.message) from exc
+        if done is not None:
+            await self.step("balancer", service=service.name, server=server,
+                            message="; ".join(("nginx updated", *done.warnings)))
+
     async def signal_all(self, records: list[ContainerRecord], signal: str) -> None:
         for record in records:
             container = self.reach.docker(record.server).containers.container(record.id)
@@ -282,6 +323,7 @@ class Rollout:
         """Out of DNS and the balancer first, then the stop sequence, then stop and remove."""
         await self.store.containers.set_state(record.id, "draining", "")
         self.events.publish("container.draining", **self.event_data(record, service))
+        await self.unbalance(service, record)
         container = self.reach.docker(record.server).containers.container(record.id)
         for step in service.pre_stop_sequence:
             if step.signal:

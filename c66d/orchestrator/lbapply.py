@@ -1,0 +1,159 @@
+"""Install a server's nginx configuration over SSH: check it, then swap it in and reload.
+
+One SSH exec per change: a fixed script (argv `sh -c SCRIPT c66d-lb FOLDER PID`, the
+configuration on stdin) writes a candidate file, runs `nginx -t` on it and only then moves it
+into place and reloads c66d's nginx (starting it when it does not run). A failed check leaves
+the working configuration untouched; a reload nginx refuses puts the previous file back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiohttp import web
+
+from c66d.errors import C66dError
+from c66d.logs import get_logger
+from c66d.orchestrator.lb import Backend, Layout, Rendered, Site, render
+from c66d.orchestrator.servicefile import parse_service_file
+from c66d.orchestrator.spec import ServiceSpec
+from c66d.orchestrator.ssh import Result
+from c66d.store import Store
+
+Runner = Callable[[str, Sequence[str], str], Awaitable[Result]]  # (server, argv, stdin)
+
+DEFAULT_LAYOUT = Layout()
+SERVING = ("healthy", "running")  # container states nginx sends traffic to
+
+# Exit codes: 3 = nginx -t refused the candidate, 4 = files, 5 = reload/start refused,
+# 6 = the new configuration did not take effect in time.
+SCRIPT = r"""
+dir=$1; pidfile=$2; conf=$dir/nginx.conf; cand=$dir/nginx.conf.candidate
+mkdir -p "$dir" || exit 4
+cat > "$cand" || exit 4
+if ! out=$(nginx -t -q -c "$cand" 2>&1); then
+  printf '%s\n' "$out" >&2; rm -f "$cand"; exit 3
+fi
+[ -f "$conf" ] && cp -p "$conf" "$conf.previous"
+mv -f "$cand" "$conf" || exit 4
+pid=$(cat "$pidfile" 2>/dev/null)
+if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  before=" $(pgrep -P "$pid" | tr '\n' ' ') "
+  if ! nginx -c "$conf" -s reload; then
+    [ -f "$conf.previous" ] && mv -f "$conf.previous" "$conf"; exit 5
+  fi
+  i=0
+  while [ $i -lt 200 ]; do
+    for p in $(pgrep -P "$pid"); do
+      case "$before" in *" $p "*) ;; *) echo reloaded; exit 0 ;; esac
+    done
+    i=$((i + 1)); sleep 0.025
+  done
+  [ -f "$conf.previous" ] && mv -f "$conf.previous" "$conf"
+  tail -n 5 "$3" >&2 2>/dev/null; exit 6
+fi
+if ! nginx -c "$conf"; then
+  [ -f "$conf.previous" ] && mv -f "$conf.previous" "$conf"; exit 5
+fi
+echo started
+"""
+
+
+class BalancerFailed(C66dError):
+    """nginx on a server refused c66d's configuration; the previous one keeps serving."""
+
+    status = 502
+    code = "LOAD_BALANCER_FAILED"
+
+
+def apply_argv(layout: Layout) -> list[str]:
+    return ["sh", "-c", SCRIPT, "c66d-lb", layout.folder, layout.pid, layout.error_log]
+
+
+WHY = {3: "nginx -t refused the configuration", 4: "cannot write the configuration",
+       5: "nginx refused to reload or start", 6: "nginx did not take the new configuration"}
+
+
+def sites_of(containers: Sequence[tuple[ServiceSpec, str, str]]) -> list[Site]:
+    """Sites from (service spec, stack, address) per serving container (pure).
+
+    The newest spec of a service (the last one given) sets its port and names; each
+    container is reached on its own spec's container port."""
+    grouped: dict[tuple[str, str], tuple[ServiceSpec, list[Backend]]] = {}
+    for spec, stack, address in containers:
+        port = next((p for p in spec.ports if p.http), None)
+        if port is None or not address:
+            continue
+        key = (stack, spec.name)
+        backends = grouped.get(key, (spec, []))[1]
+        backends.append(Backend(address, port.container))
+        grouped[key] = (spec, backends)
+    sites = []
+    for (stack, _), (spec, backends) in grouped.items():
+        http = next(p.http for p in spec.ports if p.http)
+        assert http is not None
+        sites.append(Site(stack, spec.name, http, spec.traffic_matches, tuple(backends),
+                          spec.load_balancing))
+    return sites
+
+
+class Balancer:
+    """Keeps each SSH server's nginx pointing at its serving containers."""
+
+    def __init__(self, store: Store, run: Runner, layout: Layout = DEFAULT_LAYOUT) -> None:
+        self.store, self.run, self.layout = store, run, layout
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._applied: dict[str, str] = {}
+        self.log = get_logger("c66d.lb")
+
+    async def rendered(self, server: str) -> Rendered:
+        """What the server's nginx should serve now, from the store."""
+        records = [c for c in await self.store.containers.query(server=server)
+                   if c.state in SERVING]
+        records.sort(key=lambda c: c.deployment)
+        specs: dict[tuple[str, int], dict[str, ServiceSpec]] = {}
+        found: list[tuple[ServiceSpec, str, str]] = []
+        for record in records:
+            key = (record.stack, record.deployment)
+            if key not in specs:
+                deployment = await self.store.deployments.by_number(*key)
+                specs[key] = parse_service_file(deployment.snapshot["service_yml"]).services
+            spec = specs[key].get(record.service)
+            if spec is not None:
+                found.append((spec, record.stack, record.address))
+        return render(sites_of(found), self.layout)
+
+    async def update(self, server: str) -> Rendered | None:
+        """Bring the server's nginx up to date; None when nothing changed or the server is
+        not balanced by c66d (the local server). Raises BalancerFailed."""
+        if (await self.store.servers.get(server)).kind != "ssh":
+            return None
+        async with self._locks.setdefault(server, asyncio.Lock()):
+            wanted = await self.rendered(server)
+            if self._applied.get(server) == wanted.text:
+                return None
+            await self.install(server, wanted.text)
+            self._applied[server] = wanted.text
+            return wanted
+
+    async def install(self, server: str, text: str) -> str:
+        """Check and install `text` as the server's nginx.conf; 'reloaded' or 'started'."""
+        result = await self.run(server, apply_argv(self.layout), text)
+        if result.ok:
+            self.log.info("nginx on %s %s", server, result.stdout.strip())
+            return result.stdout.strip()
+        self._applied.pop(server, None)
+        why = WHY.get(result.exit_status, f"exited {result.exit_status}")
+        detail = result.stderr.strip()[-2000:]
+        raise BalancerFailed(f"load balancer on server {server!r}: {why}"
+                             + (f": {detail}" if detail else ""),
+                             detail={"server": server, "exit_status": result.exit_status,
+                                     "stderr": detail})
+
+    def forget(self, server: str) -> None:
+        """Apply again next time even if nothing changed (e.g. after a reconnect)."""
+        self._applied.pop(server, None)
+
+
+BALANCER = web.AppKey("balancer", Balancer)

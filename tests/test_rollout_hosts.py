@@ -1,0 +1,264 @@
+"""Rollouts to two real servers (namespace hosts over SSH) behind their nginx load balancers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+
+from c66d.config import HostPort
+from c66d.keys import LISTENERS
+from c66d.orchestrator.lbapply import BALANCER, BalancerFailed
+from tests.support.hosts import Host, add_server, wait_server
+from tests.support.http import ADMIN
+from tests.support.registry import DockerCli
+from tests.support.stacks import remove_stack_containers, unique, wait_deployment
+
+SERVICE_YML = """\
+services:
+  web:
+    image: {image}
+    command: sh -c 'mkdir -p /w && echo "$VERSION" > /w/index.html && exec httpd -f -p 8000 -h /w'
+    ports: ["8000:80"]
+    traffic_matches: [{site}]
+    env_vars: {{VERSION: _env(VERSION)}}
+    health: {{endpoint: {endpoint}, timeout: {timeout}}}
+    stop_grace: 2s
+    constraints: {{servers: [{servers}]}}
+  worker:
+    image: {image}
+    command: sleep 3600
+    stop_grace: 1s
+    constraints: {{servers: [{servers}]}}
+"""
+
+
+@dataclass
+class Lab:
+    client: TestClient[Any, Any]
+    hosts: list[Host]
+    stack: str
+    image: str  # in c66d's registry, pulled by the servers through their tunnel
+    site: str = ""
+    names: list[str] = field(default_factory=list)
+
+    def service_yml(self, endpoint: str = "/index.html", timeout: str = "20s") -> str:
+        return SERVICE_YML.format(image=self.image, site=self.site, endpoint=endpoint,
+                                  timeout=timeout, servers=", ".join(self.names))
+
+
+async def push_image(client: TestClient[Any, Any], busybox: str, repo: str,
+                     tmp_path: Path) -> str:
+    """The test image pushed into c66d's registry as REGISTRY/repo:v1."""
+    registry = f"127.0.0.1:{client.port}"
+    cli = DockerCli(tmp_path / "docker-config")
+    ref = f"{registry}/{repo}:v1"
+
+    def push() -> None:  # in a thread: the loop must keep serving the registry
+        cli.login(registry)
+        cli("tag", busybox, ref)
+        cli("push", ref, timeout=120)
+        cli("rmi", ref, check=False)
+
+    await asyncio.to_thread(push)
+    return ref
+
+
+@pytest.fixture
+async def lab(client: TestClient[Any, Any], hosts: list[Host], busybox_image: str,
+              tmp_path: Path) -> AsyncIterator[Lab]:
+    stack = unique("lb")
+    client.app[LISTENERS].http = HostPort("127.0.0.1", client.port)  # servers pull from here
+    for host in hosts:
+        await add_server(client, host)
+    for host in hosts:
+        await wait_server(client, host.name, "up", registry_tunnel=client.port)
+    image = await push_image(client, busybox_image, f"{stack}/web", tmp_path)
+    lab = Lab(client, hosts, stack, image, site=f"{stack}.example",
+              names=[h.name for h in hosts])
+    resp = await client.post("/api/v1/stacks", headers=ADMIN, json={
+        "name": stack, "service_yml": lab.service_yml(), "env": {"VERSION": "v1"}})
+    assert resp.status == 201, await resp.text()
+    yield lab
+    for host in hosts:
+        remove_stack_containers(stack, host.docker_url)
+
+
+async def deploy(client: TestClient[Any, Any], stack: str) -> dict[str, Any]:
+    resp = await client.post(f"/api/v1/stacks/{stack}/deployments", headers=ADMIN)
+    assert resp.status == 202, await resp.text()
+    return await wait_deployment(client, (await resp.json())["id"], timeout=150)
+
+
+async def scale(client: TestClient[Any, Any], stack: str, count: int) -> dict[str, Any]:
+    resp = await client.post(f"/api/v1/stacks/{stack}/services/web/scale", headers=ADMIN,
+                             json={"count": count})
+    assert resp.status in (200, 202), await resp.text()
+    return await wait_deployment(client, (await resp.json())["deployment"], timeout=150)
+
+
+async def web_containers(lab: Lab) -> list[dict[str, Any]]:
+    resp = await lab.client.get(f"/api/v1/containers?stack={lab.stack}&service=web",
+                                headers=ADMIN)
+    items: list[dict[str, Any]] = (await resp.json())["items"]
+    return items
+
+
+async def through_nginx(lab: Lab, rounds: int = 6) -> dict[str, Counter[str]]:
+    """What each server's nginx answers for the stack's name (several requests each)."""
+    seen: dict[str, Counter[str]] = {}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        for host in lab.hosts:
+            seen[host.name] = Counter()
+            for _ in range(rounds):
+                try:
+                    async with session.get(f"http://{host.address}/index.html",
+                                           headers={"Host": lab.site}) as resp:
+                        body = (await resp.text()).strip()
+                        seen[host.name][body if resp.status == 200 else str(resp.status)] += 1
+                except aiohttp.ClientError as exc:
+                    seen[host.name][type(exc).__name__] += 1
+    return seen
+
+
+@dataclass
+class Load:
+    ok: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+
+
+async def load_loop(lab: Lab, stop: asyncio.Event, *, workers: int = 20,
+                    cap: int = 40_000, limit: float = 150) -> Load:
+    """`workers` concurrent clients GET the site from both servers' nginx, round the
+    clock until `stop` is set (bounded by `cap` requests and `limit` seconds)."""
+    load = Load()
+    deadline = time.monotonic() + limit
+    sent = 0
+    connector = aiohttp.TCPConnector(force_close=True, limit=0)
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        async def worker(n: int) -> None:
+            nonlocal sent
+            i = n
+            while not stop.is_set() and sent < cap and time.monotonic() < deadline:
+                sent += 1
+                host = lab.hosts[i % len(lab.hosts)]
+                i += 1
+                try:
+                    async with session.get(f"http://{host.address}/index.html",
+                                           headers={"Host": lab.site}) as resp:
+                        body = (await resp.text()).strip()
+                    if resp.status == 200:
+                        load.ok[body] += 1
+                    else:
+                        load.failures.append(f"{host.name}: {resp.status} {body[:80]}")
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    load.failures.append(f"{host.name}: {type(exc).__name__} {exc}")
+
+        await asyncio.gather(*(worker(n) for n in range(workers)))
+    return load
+
+
+async def test_two_servers_scale_update_under_load_fail_rollback(lab: Lab) -> None:
+    client, stack = lab.client, lab.stack
+    first = await deploy(client, stack)
+    assert first["status"] == "succeeded", (first["reason"], first["steps"])
+    pulls = {s["server"] for s in first["steps"] if s["action"] == "pull"}
+    assert pulls  # the server pulled from c66d's registry through its tunnel
+
+    # Two web containers: one per server, each behind that server's own nginx.
+    scaled = await scale(client, stack, 2)
+    assert scaled["status"] == "succeeded", scaled
+    web = await web_containers(lab)
+    assert sorted(c["server"] for c in web) == sorted(lab.names)
+    assert await through_nginx(lab) == {n: Counter({"v1": 6}) for n in lab.names}
+    for host in lab.hosts:
+        conf = (host.dir / "etc-nginx" / "c66d" / "nginx.conf").read_text()
+        assert f"server_name {lab.site};" in conf
+        here = [c["address"] for c in web if c["server"] == host.name]
+        assert f"server {here[0]}:8000;" in conf
+
+    # Scale up to four (two per server), then down to two again: nginx follows.
+    up = await scale(client, stack, 4)
+    assert up["status"] == "succeeded", up
+    web = await web_containers(lab)
+    assert Counter(c["server"] for c in web) == Counter({n: 2 for n in lab.names})
+    for host in lab.hosts:
+        conf = (host.dir / "etc-nginx" / "c66d" / "nginx.conf").read_text()
+        assert all(f"server {c['address']}:8000;" in conf for c in web
+                   if c["server"] == host.name)
+    down = await scale(client, stack, 2)
+    assert down["status"] == "succeeded", down
+    web = await web_containers(lab)
+    assert len(web) == 2
+    for host in lab.hosts:
+        conf = (host.dir / "etc-nginx" / "c66d" / "nginx.conf").read_text()
+        assert conf.count(":8000;") == 1
+    assert await through_nginx(lab) == {n: Counter({"v1": 6}) for n in lab.names}
+
+    # A new version while 20 clients hammer both load balancers: not one request fails.
+    resp = await client.put(f"/api/v1/stacks/{stack}/env", headers=ADMIN,
+                            json={"variables": {"VERSION": "v2"}})
+    assert resp.status == 200
+    stop = asyncio.Event()
+    loader = asyncio.create_task(load_loop(lab, stop))
+    await asyncio.sleep(0.5)  # the loop is running before the rollout starts
+    try:
+        second = await deploy(client, stack)
+        await asyncio.sleep(0.5)
+    finally:
+        stop.set()
+        load = await loader
+    assert second["status"] == "succeeded", second
+    assert load.failures == [], load.failures[:10]
+    assert load.ok["v1"] > 0 and load.ok["v2"] > 0, load.ok
+    assert set(load.ok) == {"v1", "v2"}
+    assert await through_nginx(lab) == {n: Counter({"v2": 6}) for n in lab.names}
+    assert ("balancer", "web") in [(s["action"], s["service"]) for s in second["steps"]]
+
+    # A failing health check: the rollout fails, nginx keeps serving v2 on both servers.
+    resp = await client.put(f"/api/v1/stacks/{stack}", headers=ADMIN, json={
+        "service_yml": lab.service_yml(endpoint="/missing.html", timeout="3s")})
+    assert resp.status == 200
+    resp = await client.put(f"/api/v1/stacks/{stack}/env", headers=ADMIN,
+                            json={"variables": {"VERSION": "v3"}})
+    failed = await deploy(client, stack)
+    assert failed["status"] == "failed" and "answered 404" in failed["reason"], failed
+    assert await through_nginx(lab) == {n: Counter({"v2": 6}) for n in lab.names}
+    assert len(await web_containers(lab)) == 2
+
+    # Roll back to the first deployment (its spec, the stack's current variables).
+    resp = await client.post(f"/api/v1/stacks/{stack}/rollback", headers=ADMIN,
+                             json={"deployment": first["number"]})
+    assert resp.status == 202
+    rolled = await wait_deployment(client, (await resp.json())["id"], timeout=150)
+    assert rolled["status"] == "succeeded", rolled
+    assert await through_nginx(lab) == {n: Counter({"v3": 6}) for n in lab.names}
+
+
+async def test_a_configuration_nginx_refuses_never_replaces_the_working_one(lab: Lab) -> None:
+    client, stack = lab.client, lab.stack
+    done = await deploy(client, stack)
+    assert done["status"] == "succeeded", done["reason"]
+    [web] = await web_containers(lab)
+    host = next(h for h in lab.hosts if h.name == web["server"])
+    conf = host.dir / "etc-nginx" / "c66d" / "nginx.conf"
+    working = conf.read_text()
+    assert (await through_nginx(lab, rounds=2))[host.name] == Counter({"v1": 2})
+
+    broken = working.replace("events {", "events {\n    no_such_directive on;")
+    with pytest.raises(BalancerFailed) as caught:
+        await client.app[BALANCER].install(host.name, broken)
+    assert "nginx -t refused" in caught.value.message
+    assert "no_such_directive" in caught.value.message
+    assert conf.read_text() == working
+    assert not (conf.parent / "nginx.conf.candidate").exists()
+    assert (await through_nginx(lab, rounds=2))[host.name] == Counter({"v1": 2})
