@@ -71,6 +71,35 @@ def _parse_network(text: str) -> str:
     return str(ipaddress.ip_network(text.strip(), strict=True))
 
 
+def _parse_subnet_prefix(text: str) -> int:
+    value = int(text)
+    if not 8 <= value <= 29:
+        raise ValueError(f"must be 8..29, got {value}")
+    return value
+
+
+def _parse_net_name(text: str) -> str:
+    name = text.strip()
+    if not name or len(name) > 9 or not name.isalnum() or not name.isascii() \
+            or not name[0].isalpha() or name.lower() != name:
+        raise ValueError(f"expected 1-9 of a-z and 0-9 starting with a letter, got {text!r}")
+    return name
+
+
+def _parse_overlay(text: str) -> str:
+    value = text.strip().lower()
+    if value not in {"wireguard", "vxlan", "none"}:
+        raise ValueError(f"expected wireguard, vxlan or none, got {text!r}")
+    return value
+
+
+def _parse_port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise ValueError(f"must be 1..65535, got {value}")
+    return value
+
+
 def _parse_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
@@ -117,6 +146,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("dns_ttl", _parse_positive_int, 5, "TTL in seconds of records c66d serves"),
     Setting("cluster_range", _parse_network, "10.66.0.0/16",
             "private range cut into a subnet per server for ContainerNet"),
+    Setting("server_subnet_prefix", _parse_subnet_prefix, 24,
+            "prefix length of each server's subnet of `cluster_range` (24: 253 containers)"),
+    Setting("net_name", _parse_net_name, "c66d",
+            "name of ContainerNet's Docker network on each server (and of its interfaces)"),
+    Setting("net_overlay", _parse_overlay, "wireguard",
+            "how servers' subnets reach each other: wireguard, vxlan (trusted networks) or none"),
+    Setting("net_port", _parse_port, 51866,
+            "UDP port of the overlay (WireGuard) on every server and on the c66d host"),
     Setting("server_down_grace", _parse_non_negative_float, 30.0,
             "seconds without an answer before a server is marked down"),
     Setting("images_kept", _parse_positive_int, 3,
@@ -147,6 +184,10 @@ class Config:
     dns_upstreams: tuple[str, ...] = ()
     dns_ttl: int = 5
     cluster_range: str = "10.66.0.0/16"
+    server_subnet_prefix: int = 24
+    net_name: str = "c66d"
+    net_overlay: str = "wireguard"
+    net_port: int = 51866
     server_down_grace: float = 30.0
     images_kept: int = 3
     session_ttl: float = 12 * 3600.0

@@ -14,19 +14,25 @@ from c66d.app import create_app
 from c66d.config import Config, HostPort
 from tests.support.hosts import host_lab, hosts, three_hosts  # noqa: F401 - fixtures
 from tests.support.images import busybox_context, docker_build
+from tests.support.netslots import take_slot
 from tests.support.proc import C66dProcess
 
 TEST_IMAGE = "c66d-test/busybox:latest"
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
-    return Config(
+def config(tmp_path: Path) -> Iterator[Config]:
+    net = take_slot()  # a ContainerNet range, network name and port of this test's own
+    yield Config(
         data_dir=tmp_path / "data",
         http=HostPort("127.0.0.1", 0),
         dns=HostPort("127.0.0.1", 0),
         admin_password="admin-password-for-tests",
+        cluster_range=net.cluster_range,
+        net_name=net.net_name,
+        net_port=net.net_port,
     )
+    net.release()
 
 
 @pytest.fixture

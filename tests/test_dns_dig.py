@@ -42,7 +42,8 @@ class Running:
 async def dns(config: Config) -> AsyncIterator[Running]:
     """The app with its DNS forwarding to a stub upstream on loopback."""
     transport, stub, stub_port = await start_stub_upstream()
-    app = create_app(config.replace(dns_upstreams=(f"127.0.0.1:{stub_port}",)))
+    app = create_app(config.replace(dns_upstreams=(f"127.0.0.1:{stub_port}",),
+                                    cluster_range="10.66.0.0/16"))  # the records' addresses
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield Running(client, app, stub, transport)
     transport.close()

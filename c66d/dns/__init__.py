@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
+from c66d.config import HostPort
 from c66d.dns import api
 from c66d.dns.api import TABLE as DNS_TABLE
 from c66d.dns.feed import ContainerSource, Feed
@@ -24,6 +26,7 @@ from c66d.dns.resolver import Resolver
 from c66d.dns.server import DnsListeners
 from c66d.dns.table import DnsTable
 from c66d.keys import CONFIG, EVENTS, LISTENERS, STATUS_PROBES, STORE
+from c66d.net.keys import NET
 
 __all__ = ["DNS_SOURCE", "DNS_TABLE", "RESOLVER", "ContainerRecord", "DnsTable", "Port",
            "setup"]
@@ -31,6 +34,7 @@ __all__ = ["DNS_SOURCE", "DNS_TABLE", "RESOLVER", "ContainerRecord", "DnsTable",
 RESOLVER = web.AppKey("dns_resolver", Resolver)
 DNS_SOURCE: web.AppKey[ContainerSource] = web.AppKey("dns_source")
 _FEED = web.AppKey("dns_feed", Feed)
+log = logging.getLogger("c66d.dns")
 
 
 async def _dns_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -48,6 +52,7 @@ async def _dns_ctx(app: web.Application) -> AsyncIterator[None]:
     app[LISTENERS].dns = bound
     resolver.forwarder = Forwarder(
         choose_upstreams(config.dns_upstreams, host_resolv_conf(), bound))
+    for_containers = await _listen_for_containers(app, resolver)
     task = asyncio.create_task(feed.run(), name="dns-feed")
     yield
     task.cancel()
@@ -55,6 +60,25 @@ async def _dns_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
     feed.close()
     await listeners.stop()
+    if for_containers is not None:
+        await for_containers.stop()
+
+
+async def _listen_for_containers(app: web.Application, resolver: Resolver) -> DnsListeners | None:
+    """Port 53 on the c66d host's ContainerNet address (its bridge gateway, reached from other
+    servers through the overlay): Docker's `Dns` option takes addresses, not ports."""
+    net = app.get(NET)
+    if net is None or not net.control_address:
+        return None
+    listeners = DnsListeners(HostPort(net.control_address, 53), resolver.answer, freebind=True)
+    try:
+        await listeners.start()
+    except OSError as exc:
+        log.warning("containers get no c66d DNS: cannot listen on %s:53: %s",
+                    net.control_address, exc)
+        return None
+    net.dns_address = net.control_address
+    return listeners
 
 
 def setup(app: web.Application) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from c66d.config import HostPort
 
 log = logging.getLogger("c66d.dns")
+IP_FREEBIND = 15  # linux/in.h; Python's socket module does not name it
 
 # (packet, caller address, over TCP) -> reply bytes, None to answer nothing, or a coroutine
 # giving either (names forwarded upstream)
@@ -49,8 +50,9 @@ class _Udp(asyncio.DatagramProtocol):
 class DnsListeners:
     """Binds UDP and TCP on one port (port 0: the first port free for both)."""
 
-    def __init__(self, where: HostPort, answer: Answer) -> None:
+    def __init__(self, where: HostPort, answer: Answer, *, freebind: bool = False) -> None:
         self.where = where
+        self.freebind = freebind  # bind an address that is not (yet) on an interface
         self.answer = answer
         self.bound: HostPort | None = None
         self._udp: asyncio.DatagramTransport | None = None
@@ -62,10 +64,14 @@ class DnsListeners:
         family = socket.AF_INET6 if ":" in self.where.host else socket.AF_INET
         for _ in range(20):
             udp_sock = socket.socket(family, socket.SOCK_DGRAM)
+            if self.freebind:
+                udp_sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
             udp_sock.bind((self.where.host, self.where.port))
             port = udp_sock.getsockname()[1]
             tcp_sock = socket.socket(family, socket.SOCK_STREAM)
             tcp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.freebind:
+                tcp_sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
             try:
                 tcp_sock.bind((self.where.host, port))
                 tcp_sock.listen(128)

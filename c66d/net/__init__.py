@@ -1,4 +1,8 @@
-"""ContainerNet: IPAM and the overlay between servers."""
+"""ContainerNet: an address for every container, a Docker network per server, an overlay.
+
+See c66d/net/service.py for the parts and how they are wired; this module stays light so the
+store can import the pure allocator (c66d.net.ipam) without pulling the subsystem in.
+"""
 
 from __future__ import annotations
 
@@ -6,4 +10,6 @@ from aiohttp import web
 
 
 def setup(app: web.Application) -> None:
-    """Nothing to start yet: IPAM and the overlay arrive with the orchestrator."""
+    from c66d.net.service import setup as setup_service
+
+    setup_service(app)

@@ -14,6 +14,7 @@ from c66d.dns import DNS_SOURCE, DNS_TABLE
 from c66d.dns import ContainerRecord as DnsContainer
 from c66d.errors import Unavailable
 from c66d.keys import CONFIG, DATA_DIR, EVENTS, LISTENERS, STATUS_PROBES, STORE
+from c66d.net.keys import NET
 from c66d.orchestrator import (
     healing,
     routes_containers,
@@ -98,6 +99,7 @@ async def _deployer_ctx(app: web.Application) -> AsyncIterator[None]:
 
     reach = Reach(app[ENGINES], registry_port)
     reach.remote_dial = app[SERVERS].dial  # containers on SSH servers: tunnelled TCP
+    reach.net = app.get(NET)  # ContainerNet addresses (c66d/net)
 
     def pull_auth() -> dict[str, str]:  # a short-lived pull-only token per rollout
         return {"username": INTERNAL_PULLER, "password": internal_pull_token(app),

@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import aiodocker
 
 from c66d.orchestrator.engines import Engines
+
+if TYPE_CHECKING:
+    from c66d.net.attach import Attachment
+    from c66d.net.service import ContainerNet
 
 RemoteDial = Callable[[str, str, int],
                       Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
@@ -26,9 +31,20 @@ class Reach:
         port = self._registry_port
         return port() if callable(port) else port
         self.remote_dial: RemoteDial | None = None  # set by the SSH connection manager
+        self.net: ContainerNet | None = None  # ContainerNet addresses; None: Docker's bridge
 
     def docker(self, server: str) -> aiodocker.Docker:
         return self.engines.client(server)
+
+    async def attach(self, server: str, container: str, stack: str) -> Attachment | None:
+        """The container's ContainerNet address and resolver (None: no ContainerNet)."""
+        if self.net is None:
+            return None
+        return await self.net.attach(server, container, stack)
+
+    async def release(self, server: str, container: str) -> None:
+        if self.net is not None:
+            await self.net.release(server, container)
 
     async def dial(self, server: str, host: str, port: int
                    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -191,8 +191,17 @@ class Rollout:
     async def start_one(self, server: str, service: ServiceSpec, spec: ContainerSpec,
                         image: str) -> ContainerRecord:
         docker = self.reach.docker(server)
-        container = await docker.containers.create_or_replace(spec.name, spec.config)
-        await container.start()
+        attachment = await self.reach.attach(server, spec.name, self.stack)
+        if attachment is not None:  # ContainerNet: its own address, c66d's DNS
+            spec = ContainerSpec(spec.name, attachment.apply(spec.config), spec.config_hash)
+        try:
+            container = await docker.containers.create_or_replace(spec.name, spec.config)
+            await container.start()
+        except aiodocker.DockerError:
+            with contextlib.suppress(aiodocker.DockerError):
+                await docker.containers.container(spec.name).delete(force=True)
+            await self.reach.release(server, spec.name)
+            raise
         info = await container.show()
         now = time.time()
         record = ContainerRecord(
@@ -271,6 +280,7 @@ class Rollout:
                 if exc.status != 404:
                     self.log.warning("cannot remove %s: %s", record.name, exc.message)
             await self.store.containers.remove(record.id)
+            await self.reach.release(record.server, record.name)
             self.events.publish("container.removed", id=record.id, name=record.name,
                                 stack=record.stack, service=record.service,
                                 server=record.server, address=record.address,

@@ -17,13 +17,14 @@ from c66d.store.deployments import (
     Step,
 )
 from c66d.store.healing import ContainerAction, HealingStore
+from c66d.store.net import Lease, NetStore, Subnet
 from c66d.store.registry import RegistryStore
 from c66d.store.secretbox import SecretBox
 from c66d.store.stacks import EnvVar, Stack, StackStore
 
 __all__ = [
-    "AuditEntry", "ContainerAction", "ContainerRecord", "Deployment", "EnvVar", "SecretBox",
-    "Server", "Stack", "Step", "Store",
+    "AuditEntry", "ContainerAction", "ContainerRecord", "Deployment", "EnvVar", "Lease",
+    "SecretBox", "Server", "Stack", "Step", "Store", "Subnet",
 ]
 
 
@@ -44,6 +45,7 @@ class Store:
         self.healing = HealingStore(self.db)
         self.builds = BuildStore(self.db)
         self.registry = RegistryStore(self.db)
+        self.net = NetStore(self.db, self.box)
 
     async def open(self) -> None:
         await self.db.open()
