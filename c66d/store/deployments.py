@@ -171,8 +171,10 @@ class ContainerStore:
 
     async def get(self, container_id: str) -> ContainerRecord:
         row = await self.db.fetchone(
-            "SELECT * FROM containers WHERE id = ? OR (length(?) >= 12 AND id LIKE ? || '%')",
-            (container_id, container_id, container_id))
+            "SELECT * FROM containers WHERE id = ? OR name = ?"
+            " OR (length(?) >= 12 AND id LIKE ? || '%') ORDER BY id = ? DESC, name = ? DESC",
+            (container_id, container_id, container_id, container_id, container_id,
+             container_id))
         if row is None:
             raise NotFound(f"no container {container_id!r}")
         return ContainerRecord(**dict(row))
