@@ -112,7 +112,7 @@ async def _deployer_ctx(app: web.Application) -> AsyncIterator[None]:
 
     app[BALANCER] = balancer = Balancer(app[STORE], run)
     deployer = Deployer(app[STORE], app[EVENTS], reach, pull_auth, dns_table=app[DNS_TABLE],
-                        balancer=balancer)
+                        balancer=balancer, images_kept=app[CONFIG].images_kept)
     app[DEPLOYER] = deployer
     await deployer.recover()
     auto = asyncio.create_task(deploy_after_builds(app[EVENTS], deployer), name="auto-deploy")

@@ -13,6 +13,7 @@ from c66d.events import EventBus
 from c66d.orchestrator.dnsfeed import apply_behaviours
 from c66d.orchestrator.errors import ImageUnavailable
 from c66d.orchestrator.lbapply import Balancer
+from c66d.orchestrator.prune import prune_stack
 from c66d.orchestrator.reach import Reach
 from c66d.orchestrator.rollout import Rollout
 from c66d.orchestrator.stacks import desired_counts, spec_of
@@ -28,10 +29,12 @@ class Deployer:
 
     def __init__(self, store: Store, events: EventBus, reach: Reach,
                  registry_auth: Callable[[], dict[str, str]] | None = None,
-                 dns_table: DnsTable | None = None, balancer: Balancer | None = None) -> None:
+                 dns_table: DnsTable | None = None, balancer: Balancer | None = None,
+                 images_kept: int = 3) -> None:
         self.store, self.events, self.reach = store, events, reach
         self.registry_auth = registry_auth  # made fresh per rollout (short-lived pull token)
         self.balancer = balancer
+        self.images_kept = images_kept
         self.dns_table = dns_table
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -107,9 +110,23 @@ class Deployer:
                 if self.dns_table is not None:
                     apply_behaviours(self.dns_table, deployment.stack, rollout.spec)
                 await rollout.run()
+                if (await self.store.deployments.get(deployment.id)).status == "succeeded":
+                    await self.prune(deployment)
             except asyncio.CancelledError:
                 await self.store.deployments.set_status(deployment.id, "failed", INTERRUPTED)
                 raise
+
+    async def prune(self, deployment: Deployment) -> None:
+        """Servers keep the last `images_kept` images per service; never fails a rollout."""
+        try:
+            removed = await prune_stack(self.store, self.reach, deployment.stack,
+                                        self.images_kept)
+        except Exception:
+            log.exception("pruning images of %s failed", deployment.stack)
+            return
+        if removed:
+            await self.store.deployments.add_step(deployment.id, "prune",
+                                                  message=", ".join(removed))
 
     async def wait_idle(self) -> None:
         while self._tasks:
