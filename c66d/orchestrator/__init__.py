@@ -19,6 +19,7 @@ from c66d.orchestrator import (
     healing,
     routes_containers,
     routes_deploy,
+    routes_provision,
     routes_servers,
     routes_stacks,
 )
@@ -135,6 +136,7 @@ def setup(app: web.Application) -> None:
     routes_deploy.setup(app)
     routes_containers.setup(app)
     routes_servers.setup(app)
+    routes_provision.setup(app)
 
     async def probe() -> dict[str, Any]:
         return await check_local(app)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from c66d.store.auth import AuthStore
 from c66d.store.builds import BuildStore
+from c66d.store.cloud import CloudStore
 from c66d.store.core import AuditEntry, AuditStore, MetaStore, Server, ServerStore
 from c66d.store.credentials import CredentialStore
 from c66d.store.db import Database
@@ -44,6 +45,7 @@ class Store:
         self.containers = ContainerStore(self.db)
         self.healing = HealingStore(self.db)
         self.builds = BuildStore(self.db)
+        self.cloud = CloudStore(self.db, self.box)
         self.registry = RegistryStore(self.db)
         self.net = NetStore(self.db, self.box)
 

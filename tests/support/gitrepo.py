@@ -142,7 +142,7 @@ class GitSshServer:
             self.proc.wait()
 
 
-def start_sshd(folder: Path) -> GitSshServer:
+def start_sshd(folder: Path, address: str = "127.0.0.1") -> GitSshServer:
     folder.mkdir(parents=True, exist_ok=True)
     host_key = folder / "host_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)],
@@ -150,18 +150,18 @@ def start_sshd(folder: Path) -> GitSshServer:
     authorized = folder / "authorized_keys"
     authorized.write_text("")
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((address, 0))
         port = probe.getsockname()[1]
     proc = subprocess.Popen(
         ["/usr/sbin/sshd", "-D", "-e", "-f", "/dev/null", "-p", str(port), "-h", str(host_key),
-         "-o", "ListenAddress=127.0.0.1", "-o", f"AuthorizedKeysFile={authorized}",
+         "-o", f"ListenAddress={address}", "-o", f"AuthorizedKeysFile={authorized}",
          "-o", "StrictModes=no", "-o", "PidFile=none", "-o", "UsePAM=no",
          "-o", "PasswordAuthentication=no", "-o", "KbdInteractiveAuthentication=no"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with socket.socket() as s, contextlib.suppress(OSError):
-            s.connect(("127.0.0.1", port))
+            s.connect((address, port))
             return GitSshServer(port, authorized, proc)
         time.sleep(0.05)
     proc.kill()
