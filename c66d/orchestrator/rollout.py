@@ -17,6 +17,7 @@ import aiodocker
 from c66d.errors import C66dError
 from c66d.events import EventBus
 from c66d.logs import get_logger
+from c66d.orchestrator.capacity import with_memory
 from c66d.orchestrator.containers import MANAGED, ContainerSpec, container_spec, one_off_spec
 from c66d.orchestrator.envrefs import resolve
 from c66d.orchestrator.errors import (
@@ -109,7 +110,10 @@ class Rollout:
         image = self.images[service.name]
         env = resolve(service.name, service.env_vars, self.env)
         probe = container_spec(self.stack, service, image, env, self.deployment.number, 0)
-        servers = eligible(await self.servers(), service.constraints.servers,
+        servers = await self.servers()
+        if service.constraints.memory:  # placement respects what each server has left
+            servers = await with_memory(self.reach, servers, self.stack, service.name)
+        servers = eligible(servers, service.constraints.servers,
                            service.constraints.memory)
         current = await self.store.containers.query(stack=self.stack, service=service.name)
         running = [Running(c.id, c.server, c.config_hash) for c in current
