@@ -45,11 +45,16 @@ async def client(config: Config) -> AsyncIterator[TestClient[object, object]]:
 
 @pytest.fixture
 def c66d(tmp_path: Path) -> Iterator[C66dProcess]:
-    """A `c66d serve` subprocess on free ports (not started: call `.start()`)."""
+    """A `c66d serve` subprocess on free ports (not started: call `.start()`), with a
+    ContainerNet range of its own (like `config`)."""
+    net = take_slot()
     proc = C66dProcess(tmp_path / "proc-data",
-                       env={"C66D_ADMIN_PASSWORD": "admin-password-for-tests"})
+                       env={"C66D_ADMIN_PASSWORD": "admin-password-for-tests",
+                            "C66D_CLUSTER_RANGE": net.cluster_range,
+                            "C66D_NET_NAME": net.net_name, "C66D_NET_PORT": str(net.net_port)})
     yield proc
     proc.kill()
+    net.release()
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from c66d.keys import STORE
 from c66d.web.openapi import api_routes
 from tests.support.http import ADMIN
 from tests.support.registry import V2
-from tests.support.stacks import remove_stack_containers, unique, wait_deployment
+from tests.support.stacks import delete_stack, unique, wait_deployment
 
 Client = TestClient[Any, Any]
 YML = """\
@@ -54,7 +54,7 @@ async def deployed(client: Client, busybox_image: str) -> AsyncIterator[dict[str
                "name": f"{stack}/web", "tag": "v1", "user": "admin", "token": str(token),
                "team": "walkers"}
     finally:
-        remove_stack_containers(stack)
+        await delete_stack(client, stack)
 
 
 def fill(template: str, values: dict[str, str]) -> str:

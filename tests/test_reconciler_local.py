@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.support.http import ADMIN
-from tests.support.stacks import remove_stack_containers, unique, wait_deployment
+from tests.support.stacks import delete_stack, unique, wait_deployment
 
 SERVICE_YML = """\
 services:
@@ -47,9 +47,7 @@ async def stack(client: TestClient[Any, Any], busybox_image: str) -> AsyncIterat
     done = await wait_deployment(client, (await resp.json())["id"])
     assert done["status"] == "succeeded", done
     yield name
-    # Deleting the stack first: otherwise the reconciler recreates what we remove here.
-    await client.delete(f"/api/v1/stacks/{name}", headers=ADMIN)
-    remove_stack_containers(name)
+    await delete_stack(client, name)
 
 
 async def containers(client: TestClient[Any, Any], stack: str,

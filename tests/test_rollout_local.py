@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from c66d.keys import EVENTS, LISTENERS
 from tests.support.http import ADMIN
-from tests.support.stacks import remove_stack_containers, unique, wait_deployment
+from tests.support.stacks import delete_stack, unique, wait_deployment
 
 SERVICE_YML = """\
 services:
@@ -42,7 +42,7 @@ async def stack(client: TestClient[Any, Any], busybox_image: str) -> AsyncIterat
         "env": {"VERSION": "v1"}})
     assert resp.status == 201, await resp.text()
     yield name
-    remove_stack_containers(name)
+    await delete_stack(client, name)
 
 
 async def deploy(client: TestClient[Any, Any], stack: str) -> dict[str, Any]:

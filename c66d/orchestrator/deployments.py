@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from c66d.dns import DnsTable
@@ -15,6 +15,7 @@ from c66d.orchestrator.errors import ImageUnavailable
 from c66d.orchestrator.lbapply import Balancer
 from c66d.orchestrator.prune import prune_stack
 from c66d.orchestrator.reach import Reach
+from c66d.orchestrator.recovery import resume_unfinished
 from c66d.orchestrator.rollout import Rollout
 from c66d.orchestrator.stacks import desired_counts, spec_of
 from c66d.store import Deployment, Stack, Store
@@ -92,17 +93,21 @@ class Deployer:
         return await self._start(stack_name, snapshot, actor=actor)
 
     async def _start(self, stack: str, snapshot: dict[str, Any], *, actor: str,
-                     rollback_of: int | None = None) -> Deployment:
+                     rollback_of: int | None = None,
+                     wait_for: Callable[[], Awaitable[None]] | None = None) -> Deployment:
         deployment = await self.store.deployments.create(stack, snapshot, actor=actor,
                                                          rollback_of=rollback_of)
-        task = asyncio.create_task(self._run(deployment), name=f"rollout-{stack}")
+        task = asyncio.create_task(self._run(deployment, wait_for), name=f"rollout-{stack}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return deployment
 
-    async def _run(self, deployment: Deployment) -> None:
+    async def _run(self, deployment: Deployment,
+                   wait_for: Callable[[], Awaitable[None]] | None = None) -> None:
         lock = self._locks.setdefault(deployment.stack, asyncio.Lock())
         async with lock:
+            if wait_for is not None:  # a resumed rollout: its servers first
+                await wait_for()
             try:
                 auth = self.registry_auth() if self.registry_auth is not None else None
                 rollout = Rollout(self.store, self.events, self.reach, deployment, auth,
@@ -112,8 +117,9 @@ class Deployer:
                 await rollout.run()
                 if (await self.store.deployments.get(deployment.id)).status == "succeeded":
                     await self.prune(deployment)
-            except asyncio.CancelledError:
-                await self.store.deployments.set_status(deployment.id, "failed", INTERRUPTED)
+            except asyncio.CancelledError:  # c66d stops: the next start resumes it
+                await self.store.deployments.add_step(deployment.id, "interrupted",
+                                                      status="failed", message=INTERRUPTED)
                 raise
 
     async def prune(self, deployment: Deployment) -> None:
@@ -133,14 +139,13 @@ class Deployer:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def recover(self) -> list[int]:
-        """At start: deployments a previous process left unfinished are marked failed."""
-        ids = []
-        for deployment in await self.store.deployments.unfinished():
-            await self.store.deployments.set_status(deployment.id, "failed", INTERRUPTED)
-            await self.store.deployments.add_step(deployment.id, "finish", status="failed",
-                                                  message=INTERRUPTED)
-            ids.append(deployment.id)
-        return ids
+        """At start: deployments a previous process left unfinished are closed and the
+        newest per stack resumed as a new deployment (see recovery.py)."""
+        async def start(stack: str, snapshot: dict[str, Any], actor: str,
+                        wait_for: Callable[[], Awaitable[None]]) -> Deployment:
+            return await self._start(stack, snapshot, actor=actor, wait_for=wait_for)
+
+        return await resume_unfinished(self.store, self.events, start)
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -1,4 +1,4 @@
-"""A pause point for crash tests: C66D_TEST_PAUSE_AT=ACTION[:SERVICE] holds every rollout right
+"""A pause point for crash tests: C66DTEST_PAUSE_AT=ACTION[:SERVICE] holds every rollout right
 after it records that step (e.g. `start:web`, `healthy`), so a test can kill c66d there.
 
 Read from the environment only by tests; unset, it costs one dict lookup per step.
@@ -10,7 +10,7 @@ import asyncio
 import logging
 import os
 
-ENV = "C66D_TEST_PAUSE_AT"
+ENV = "C66DTEST_PAUSE_AT"
 log = logging.getLogger("c66d.rollout")
 
 

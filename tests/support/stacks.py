@@ -39,3 +39,11 @@ def remove_stack_containers(stack: str, docker_host: str | None = None) -> None:
                          capture_output=True, text=True, timeout=60).stdout.split()
     if ids:
         subprocess.run([*base, "rm", "-f", *ids], capture_output=True, timeout=120)
+
+
+async def delete_stack(client: TestClient[Any, Any], stack: str,
+                       docker_host: str | None = None) -> None:
+    """Teardown while c66d still runs: delete the stack first (its reconciler would recreate
+    containers removed by hand otherwise), then remove whatever is left on the engine."""
+    await client.delete(f"/api/v1/stacks/{stack}", headers=ADMIN)
+    remove_stack_containers(stack, docker_host)
