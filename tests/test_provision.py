@@ -7,6 +7,9 @@ this machine's Docker engine) plays the booted node, so the flow runs to a serve
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +21,8 @@ from aiohttp.test_utils import TestClient
 from c66d.orchestrator.provisioner import PROVISIONER
 from tests.support.gitrepo import GitSshServer, start_sshd
 from tests.support.hosts import wait_server
-from tests.support.http import ADMIN
+from tests.support.http import ADMIN, ADMIN_PASSWORD
+from tests.support.proc import C66dProcess
 
 Client = TestClient[Any, Any]
 DUMMY = {"driver": "dummy", "key": "account-key-that-stays-secret"}
@@ -80,3 +84,30 @@ async def test_a_node_becomes_a_server_and_is_destroyed_with_it(
     listed = await (await client.get("/api/v1/provisions", headers=ADMIN)).json()
     assert listed["items"] == []
 
+
+
+def test_cli_provisions_with_credentials_from_the_environment(
+        c66d: C66dProcess, node_sshd: GitSshServer, docker_engine: str) -> None:
+    proc = c66d.start()
+    env = {**os.environ, "C66D_URL": proc.url, "C66D_PASSWORD": ADMIN_PASSWORD,
+           "C66D_CLOUD_KEY": DUMMY["key"]}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "c66d", "servers", *args], env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    node_sshd.authorize(cli("key").stdout)
+    made = cli("provision", "cloud1", "--driver", "dummy", "--size", "1", "--image", "1",
+               "--port", str(node_sshd.port))
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith("node 3 of cloud1 created on dummy")
+    deadline = time.monotonic() + 60
+    while "cloud1 up" not in " ".join(cli("list").stdout.split()):
+        assert time.monotonic() < deadline, cli("provisions").stdout + proc.text()
+        time.sleep(0.2)
+    rows = [line.split() for line in cli("provisions").stdout.splitlines()]
+    assert rows[1] == ["cloud1", "ready", "dummy", "3", "127.0.0.3"]
+    refused = cli("provision", "cloud9", "--driver", "nosuchcloud", "--size", "1", "--image", "1")
+    assert refused.returncode != 0 and "nosuchcloud" in refused.stderr
+    assert proc.stop() == 0
+    assert DUMMY["key"] not in proc.text()

@@ -1,8 +1,11 @@
-"""`c66d servers [list|add|remove|key|accept-key]`: servers over the API of a running c66d."""
+"""`c66d servers [list|add|provision|provisions|remove|key|accept-key]`: servers over the API
+of a running c66d. Cloud credentials for `provision` come from C66D_CLOUD_KEY and
+C66D_CLOUD_SECRET (never from the command line, where `ps` shows them)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from c66d.cli import register
@@ -35,6 +38,14 @@ def run_servers(args: argparse.Namespace) -> int:
         print(f"server {server['name']} added; c66d connects to"
               f" {server['user']}@{server['address']}:{server['port']} now"
               " (`c66d servers` shows its state)")
+    elif action == "provision":
+        _provision(client, args)
+    elif action == "provisions":
+        print(f"{'NAME':<20} {'STATE':<10} {'DRIVER':<12} {'NODE':<24} {'ADDRESS':<16}")
+        for node in client.call("GET", "/api/v1/provisions")["items"]:
+            why = f"  {node['reason']}" if node["reason"] else ""
+            print(f"{node['server']:<20} {node['state']:<10} {node['driver']:<12}"
+                  f" {node['node_id']:<24} {node['address'] or '-':<16}{why}")
     elif action == "remove":
         client.call("DELETE", f"/api/v1/servers/{args.name}")
         print(f"server {args.name} removed")
@@ -42,6 +53,22 @@ def run_servers(args: argparse.Namespace) -> int:
         server = client.call("POST", f"/api/v1/servers/{args.name}/accept-key")
         print(f"server {server['name']}: host key {server['host_key']} accepted")
     return 0
+
+
+def _provision(client: Client, args: argparse.Namespace) -> None:
+    provider = {"driver": args.driver, "key": os.environ.get("C66D_CLOUD_KEY", ""),
+                "secret": os.environ.get("C66D_CLOUD_SECRET", "")}
+    if args.region:
+        provider["region"] = args.region
+    body: dict[str, Any] = {"name": args.name, "provider": provider, "size": args.size,
+                            "image": args.image, "port": args.port, "user": args.ssh_user}
+    if args.location:
+        body["location"] = args.location
+    if args.role:
+        body["roles"] = args.role
+    node = client.call("POST", "/api/v1/provisions", body)
+    print(f"node {node['node_id']} of {node['server']} created on {node['driver']}; it becomes"
+          " a server once it runs (`c66d servers provisions` shows how far it got)")
 
 
 def _add(sub: argparse._SubParsersAction[Any]) -> None:
@@ -59,11 +86,25 @@ def _add(sub: argparse._SubParsersAction[Any]) -> None:
     add_p.add_argument("--docker-socket", default="/var/run/docker.sock",
                        help="the Docker engine's socket on the server")
     add_p.add_argument("--role", action="append", help="role (repeat; default app)")
+    prov_p = actions.add_parser(
+        "provision", help="create a server on a cloud (libcloud driver; credentials from"
+                          " C66D_CLOUD_KEY / C66D_CLOUD_SECRET)")
+    prov_p.add_argument("name")
+    prov_p.add_argument("--driver", required=True,
+                        help="libcloud compute driver, e.g. digital_ocean")
+    prov_p.add_argument("--size", required=True, help="size id or name")
+    prov_p.add_argument("--image", required=True, help="image id or name")
+    prov_p.add_argument("--location", default="", help="location id or name")
+    prov_p.add_argument("--region", default="", help="the driver's region, if it takes one")
+    prov_p.add_argument("--port", type=int, default=22)
+    prov_p.add_argument("--ssh-user", default="root", help="SSH user (default root)")
+    prov_p.add_argument("--role", action="append", help="role (repeat; default app)")
+    provs_p = actions.add_parser("provisions", help="provisioned servers' nodes and state")
     remove_p = actions.add_parser("remove", help="stop driving a server")
     remove_p.add_argument("name")
     accept_p = actions.add_parser("accept-key", help="accept a server's changed host key")
     accept_p.add_argument("name")
-    for parser in (list_p, key_p, add_p, remove_p, accept_p):
+    for parser in (list_p, key_p, add_p, prov_p, provs_p, remove_p, accept_p):
         add_client_flags(parser)
 
 
