@@ -142,7 +142,7 @@ async def container_log(request: web.Request) -> web.StreamResponse:
                                            "Cache-Control": "no-cache"})
     response.enable_chunked_encoding()
     await response.prepare(request)
-    with contextlib.suppress(C66dError, aiodocker.DockerError, OSError):
+    with contextlib.suppress(C66dError, aiodocker.DockerError, OSError):  # OSError: left
         docker = request.app[ENGINES].client(record.server)
         stream = docker.containers.container(record.id).log(
             stdout=True, stderr=True, follow=True, tail=LOG_TAIL, timestamps=True)

@@ -53,19 +53,25 @@ def _last_id(request: web.Request) -> int:
 
 @access("user", stack_param=None)
 async def events_stream(request: web.Request) -> web.StreamResponse:
-    identity = identity_of(request)
     stack = request.query.get("stack") or None
     if stack is not None:
         require(request, "read", stack)
     kinds = tuple(k for k in request.query.get("kinds", "").split(",") if k)
     if request.method == "HEAD":  # headers only: a stream would write a body anyway
         return web.Response(content_type="text/event-stream")
-    bus = request.app[EVENTS]
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no"})
     response.enable_chunked_encoding()
     await response.prepare(request)
+    with contextlib.suppress(ConnectionResetError):  # the browser left: nothing to tell
+        await _pump(request, response, kinds, stack)
+    return response
+
+
+async def _pump(request: web.Request, response: web.StreamResponse, kinds: tuple[str, ...],
+                stack: str | None) -> None:
+    identity, bus = identity_of(request), request.app[EVENTS]
     await response.write(b"retry: 2000\n\n")
     last = _last_id(request)
     sub = bus.subscribe(kinds)
@@ -80,7 +86,6 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
                 await response.write(b": keep-alive\n\n")
             elif fresh.id > last and visible(fresh, identity, stack):
                 await response.write(frame(fresh))
-    return response
 
 
 async def _until_stopped(app: web.Application, get: Callable[[], Awaitable[Event]]
