@@ -356,6 +356,7 @@ class HostLab:
         _sh("ip", "link", "add", self.bridge, "type", "bridge")
         _sh("ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge)
         _sh("ip", "link", "set", self.bridge, "up")
+        _sh(*forward_rule("-I", self.bridge))
 
     @staticmethod
     def _take_slot() -> tuple[int, IO[str]]:
@@ -418,6 +419,12 @@ class HostLab:
         self._lock.close()
 
 
+def forward_rule(verb: str, bridge: str) -> list[str]:
+    """Hosts talk to each other across the test bridge: Docker's FORWARD policy (DROP) in the
+    root namespace also sees bridged packets (br_netfilter), e.g. the hosts' WireGuard mesh."""
+    return ["iptables", "-w", "5", verb, "FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"]
+
+
 def cleanup_slot(slot: int) -> None:
     """Remove whatever slot `slot` left behind: processes, mounts, namespaces, links, files."""
     prefix = f"c66t{slot}h"
@@ -437,6 +444,10 @@ def cleanup_slot(slot: int) -> None:
     links = _sh("ip", "-o", "link", "show").stdout
     for line in links.splitlines():
         link = line.split(":")[1].strip().split("@")[0]
+        if link == f"c66t{slot}br":
+            for _ in range(10):  # every copy an interrupted run may have left
+                if _sh(*forward_rule("-D", link), check=False).returncode != 0:
+                    break
         if link == f"c66t{slot}br" or (link.startswith(prefix) and link.endswith("v")):
             _sh("ip", "link", "del", link, check=False)
     shutil.rmtree(slot_dir, ignore_errors=True)
