@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -18,6 +18,7 @@ from c66d.auth import allowed, identity_of
 from c66d.events import Event, EventBus, Subscription
 from c66d.keys import EVENTS, STORE
 from c66d.logs import get_logger
+from c66d.orchestrator.lbapply import BALANCER
 from c66d.orchestrator.reach import Reach
 from c66d.orchestrator.reconcile import UNKNOWN
 from c66d.orchestrator.reconciler import HealDeps, ServerReconciler, container_event
@@ -30,8 +31,9 @@ from c66d.web.api import json_response, page_params
 class Reconcilers:
     """One ServerReconciler per server, started and stopped with servers and with c66d."""
 
-    def __init__(self, store: Store, events: EventBus, reach: Reach) -> None:
-        self.deps = HealDeps(store, events, reach)
+    def __init__(self, store: Store, events: EventBus, reach: Reach,
+                 balance: Callable[[str], Awaitable[object]] | None = None) -> None:
+        self.deps = HealDeps(store, events, reach, balance)
         self.by_server: dict[str, ServerReconciler] = {}
         self.log = get_logger("c66d.reconciler")
         self._listener: asyncio.Task[None] | None = None
@@ -121,7 +123,9 @@ async def list_actions(request: web.Request) -> web.Response:
 
 async def _reconcilers_ctx(app: web.Application) -> AsyncIterator[None]:
     """After the deployer (which closes what a previous process left unfinished)."""
-    reconcilers = Reconcilers(app[STORE], app[EVENTS], app[DEPLOYER].reach)
+    balancer = app.get(BALANCER)
+    reconcilers = Reconcilers(app[STORE], app[EVENTS], app[DEPLOYER].reach,
+                              None if balancer is None else balancer.update)
     app[RECONCILERS] = reconcilers
     await reconcilers.start()
     yield

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,8 @@ class HealDeps:
     store: Store
     events: EventBus
     reach: Reach
+    # Brings a server's load balancer in line with the store (lbapply.Balancer.update).
+    balance: Callable[[str], Awaitable[object]] | None = None
 
 
 def container_event(record: ContainerRecord, service: ServiceSpec | None,
@@ -161,12 +164,14 @@ class ServerReconciler:
         actions = decide(records, seen, stacks=stacks, busy=busy, now=time.time())
         self.passes += 1
         self._due = None
+        acted = False
         for action in actions:
             if action.container in self._working:
                 continue
             if action.kind == "wait":
                 self._due = action.due if self._due is None else min(self._due, action.due)
                 continue
+            acted = True
             try:
                 await self.apply(action)
             except (aiodocker.DockerError, C66dError) as exc:
@@ -174,7 +179,18 @@ class ServerReconciler:
                 self.log.warning("%s %s failed: %s", action.kind, action.name, message)
                 await self.note(action, f"{action.kind}-failed", message)
                 self._due = time.time() + RETRY
+        if acted:
+            await self.rebalance()
         return actions
+
+    async def rebalance(self) -> None:
+        """Only serving containers stay behind the server's load balancer."""
+        if self.deps.balance is None:
+            return
+        try:
+            await self.deps.balance(self.server)
+        except C66dError as exc:
+            self.log.warning("load balancer not updated: %s", exc.message)
 
     async def apply(self, action: Action) -> None:
         handlers = {"died": self.died, "restart": self.restart, "recreate": self.recreate,
@@ -298,6 +314,7 @@ class ServerReconciler:
                 self.deps.events.publish("container.healthy", **container_event(record, service))
             else:
                 await self.deps.store.containers.set_state(record.id, "starting", why)
+            await self.rebalance()
         except (aiodocker.DockerError, C66dError, OSError) as exc:
             self.log.warning("health check of %s: %s", record.name, exc)
         finally:
