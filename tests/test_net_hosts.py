@@ -20,7 +20,7 @@ SERVICE_YML = """\
 services:
   web:
     image: {image}
-    command: sh -c 'mkdir /w && echo "web on $HOSTNAME" >/w/index.html && exec httpd -f -p 8000 -h /w'
+    command: sh -c 'mkdir /w && echo "on $HOSTNAME" >/w/index.html && exec httpd -f -p 8000 -h /w'
     ports: ["8000"]
     health: {{endpoint: /index.html, timeout: 20s}}
     stop_grace: 1s
@@ -107,4 +107,17 @@ async def test_containers_on_two_servers_reach_each_other_by_address_and_name(
     code, out = await in_container(two, other["name"], "nslookup", "web")
     assert f"Address: {web['address']}" in out, out
     code, out = await in_container(two, other["name"], "sh", "-c", FETCH, "sh", "web")
-    assert out.strip() == f"web on {web['id'][:12]}", out
+    assert out.strip() == f"on {web['id'][:12]}", out
+
+    # a container killed on its server leaves the answers (the reconciler saw it die)
+    assert web["address"] in await answers(client, net.stack)
+    await asyncio.to_thread(one.docker, "kill", web["name"])
+    deadline = time.monotonic() + 20
+    while web["address"] in await answers(client, net.stack):
+        assert time.monotonic() < deadline, "the killed container is still answered"
+        await asyncio.sleep(0.1)
+
+
+async def answers(client: TestClient[Any, Any], stack: str) -> set[str]:
+    resp = await client.get(f"/api/v1/dns/records?stack={stack}", headers=ADMIN)
+    return {r["data"] for r in (await resp.json())["records"] if r["type"] == "A"}
