@@ -201,3 +201,17 @@ async def test_every_change_is_in_the_audit_trail(client: Client) -> None:
     assert rest["items"][0]["id"] < page["items"][-1]["id"]
     await api(client, "GET", "/api/v1/audit", headers=people.headers["stack_admin"],
               status=403)
+
+
+async def test_stack_changes_are_recorded_under_the_person_who_made_them(client: Client) -> None:
+    people = await cast(client)
+    yml = "services:\n  web:\n    image: c66d-test/busybox:latest\n"
+    await api(client, "POST", "/api/v1/stacks", json={"name": STACK, "service_yml": yml},
+              status=201)
+    await api(client, "PUT", f"/api/v1/stacks/{STACK}/env", headers=people.headers["stack_admin"],
+              json={"variables": [{"name": "COLOUR", "value": "blue"}]})
+    entries = (await api(client, "GET", f"/api/v1/audit?stack={STACK}"))["items"]
+    got = {(e["actor"], e["action"]) for e in entries}
+    assert ("admin", "stack.create") in got and ("sam", "stack.env") in got
+    env = next(e for e in entries if e["action"] == "stack.env")
+    assert env["detail"]["token"] and env["address"] == "127.0.0.1"

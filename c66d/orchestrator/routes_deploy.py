@@ -8,6 +8,7 @@ import contextlib
 from aiohttp import web
 
 from c66d.auth import require
+from c66d.auth.audit import audit
 from c66d.errors import Invalid
 from c66d.keys import EVENTS, STORE
 from c66d.orchestrator.deployments import Deployer, deployment_view
@@ -21,8 +22,7 @@ DEPLOYER = web.AppKey("deployer", Deployer)
 
 
 async def _record(request: web.Request, action: str, stack: str, **detail: object) -> None:
-    await request.app[STORE].audit.record(
-        "admin", action, stack=stack, address=request.remote or "", detail=dict(detail))
+    await audit(request, action, stack=stack, detail=dict(detail))
 
 
 @access("read")

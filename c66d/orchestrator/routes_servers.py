@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from c66d.auth.audit import audit
 from c66d.keys import STORE
 from c66d.orchestrator.servers import SERVERS, Servers, parse_server_spec
 from c66d.orchestrator.ssh import fingerprint
@@ -29,8 +30,7 @@ def server_view(server: Server, servers: Servers) -> dict[str, Any]:
 
 
 async def _record(request: web.Request, action: str, server: str) -> None:
-    await request.app[STORE].audit.record("admin", action, target=server,
-                                          address=request.remote or "")
+    await audit(request, action, target=server)
 
 
 @access("user", stack_param=None)

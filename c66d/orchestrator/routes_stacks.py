@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from c66d.auth import identity_of, readable_stacks
+from c66d.auth.audit import audit
 from c66d.keys import EVENTS, LISTENERS, STORE
 from c66d.orchestrator import stacks
 from c66d.orchestrator.routes_deploy import DEPLOYER
@@ -14,9 +15,7 @@ from c66d.web.openapi import doc
 
 
 async def _record(request: web.Request, action: str, stack: str, **detail: object) -> None:
-    await request.app[STORE].audit.record(
-        "admin", action, stack=stack, address=request.remote or "", detail=dict(detail)
-    )
+    await audit(request, action, stack=stack, detail=dict(detail))
 
 
 @access("user")

@@ -107,6 +107,15 @@ class DeploymentStore:
             " LIMIT ?", (stack, before or 2**62, limit))
         return [Deployment.from_row(r) for r in rows]
 
+    async def latest_per_stack(self, stacks: Collection[str] | None = None
+                               ) -> dict[str, Deployment]:
+        """Each stack's newest deployment, for the stacks given (None: every stack)."""
+        readable, names = stacks_clause("stack", stacks)
+        rows = await self.db.fetchall(
+            "SELECT * FROM deployments WHERE id IN (SELECT max(id) FROM deployments"  # noqa: S608
+            f" {where([readable])} GROUP BY stack)", names)
+        return {r["stack"]: Deployment.from_row(r) for r in rows}
+
     async def last_succeeded(self, stack: str) -> Deployment | None:
         row = await self.db.fetchone(
             "SELECT * FROM deployments WHERE stack = ? AND status = 'succeeded'"
