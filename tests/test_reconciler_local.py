@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from c66d.keys import STORE
 from tests.support.http import ADMIN
 from tests.support.stacks import delete_stack, unique, wait_deployment
 
@@ -124,6 +125,12 @@ async def test_container_removed_by_hand_is_recreated(
     assert new["name"] == web["name"] and running(new["id"])
     kinds = [a["action"] for a in await actions(client, stack)]
     assert "removed" in kinds and "recreated" in kinds
+    # it keeps its ContainerNet address, and that address stays leased to it
+    assert new["address"] == web["address"]
+    await asyncio.sleep(0.2)  # the net listener has seen the removal by now
+    leases = await client.app[STORE].net.leases("local")
+    assert [(lease.holder, lease.address) for lease in leases
+            if lease.holder == web["name"]] == [(web["name"], web["address"])]
 
 
 async def test_stray_with_c66d_labels_is_removed_foreign_stack_left(

@@ -103,7 +103,9 @@ class ContainerNet:
     async def on_event(self, event: Event) -> None:
         server = str(event.data.get("server", ""))
         if event.kind == "container.removed" and server:
-            await self.release(server, str(event.data.get("name", "")))
+            name = str(event.data.get("name", ""))
+            if await self.store.containers.named(server, name) is None:  # not recreated
+                await self.release(server, name)
         elif event.kind in ("server.added", "server.up") and server:
             self.forget(server)
             await self.subnet(server)

@@ -188,6 +188,12 @@ class ContainerStore:
             raise NotFound(f"no container {container_id!r}")
         return ContainerRecord(**dict(row))
 
+    async def named(self, server: str, name: str) -> ContainerRecord | None:
+        """The container called `name` on `server`, if c66d still has it."""
+        row = await self.db.fetchone(
+            "SELECT * FROM containers WHERE server = ? AND name = ?", (server, name))
+        return None if row is None else ContainerRecord(**dict(row))
+
     async def query(self, *, stack: str = "", service: str = "", server: str = "",
                     stacks: Collection[str] | None = None, after: tuple[str, ...] = (),
                     limit: int = -1) -> list[ContainerRecord]:
