@@ -34,16 +34,17 @@ class Doc:
     body: Mapping[str, str] = field(default_factory=dict)
     paged: bool = False
     text: bool = False  # answers text/plain (a log), streamed with ?follow=1
+    events: bool = False  # answers text/event-stream (server-sent events)
 
 
 def doc(*, status: int = 200, query: Mapping[str, str] | None = None,
         body: Mapping[str, str] | None = None, paged: bool = False,
-        text: bool = False) -> Callable[[F], F]:
+        text: bool = False, events: bool = False) -> Callable[[F], F]:
     """Describe a handler for the OpenAPI document: `@doc(status=201, body={"name": "string"})`.
 
     `body` maps each JSON field to its type (string, integer, number, boolean, object, array).
     """
-    found = Doc(status, dict(query or {}), dict(body or {}), paged, text)
+    found = Doc(status, dict(query or {}), dict(body or {}), paged, text, events)
 
     def mark(handler: F) -> F:
         setattr(handler, _ATTR, found)
@@ -77,6 +78,9 @@ def _success(info: Doc) -> dict[str, Any]:
         return {"description": "done, no content"}
     if info.text:
         return {"description": "text", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    if info.events:
+        return {"description": "server-sent events, one JSON object per `data:` line",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}}}
     schema: dict[str, Any] = {"$ref": "#/components/schemas/Page"} if info.paged \
         else {"type": "object"}
     return {"description": "OK", "content": {"application/json": {"schema": schema}}}

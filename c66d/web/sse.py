@@ -20,6 +20,7 @@ from c66d.auth.identity import Identity
 from c66d.events import Event
 from c66d.keys import EVENTS
 from c66d.web.access import access
+from c66d.web.openapi import doc
 
 HEARTBEAT = 15.0
 SSE_STOP = web.AppKey("sse_stop", asyncio.Event)
@@ -52,6 +53,9 @@ def _last_id(request: web.Request) -> int:
 
 
 @access("user", stack_param=None)
+@doc(events=True, query={"kinds": "comma-separated kind prefixes, e.g. deployment.,build.",
+                         "stack": "only this stack's events",
+                         "last_id": "resume after this event id (or Last-Event-ID)"})
 async def events_stream(request: web.Request) -> web.StreamResponse:
     stack = request.query.get("stack") or None
     if stack is not None:
