@@ -43,6 +43,27 @@ async def seed(store: Store, stacks: list[str], *, per_stack: int = 3) -> None:
             await store.containers.upsert(container(stack, n))
 
 
+async def seed_people(client: Client) -> dict[str, tuple[str, int]]:
+    """Three users, three teams, four tokens of everyone's, three locked-out names; the lists
+    that show them, with the field they sort by and how many there are (audit entries too)."""
+    for name in ("ann", "bob", "cy"):
+        await add_user(client, name)
+        await add_team(client, f"team-{name}", "viewer", [name], [f"s{len(name)}"])
+    for name in ("ci", "cd", "bot"):
+        resp = await client.post("/api/v1/tokens", json={"name": name}, headers=ADMIN)
+        assert resp.status == 201
+    resp = await client.post("/api/v1/tokens", json={"name": "mine"},
+                             headers=basic("ann", PASSWORD))
+    assert resp.status == 201
+    for name in ("lock-a", "lock-b", "lock-c"):
+        for _ in range(5):
+            resp = await client.get("/api/v1/me", headers=basic(name, "wrong"))
+            assert resp.status == 401
+    return {"/api/v1/users": ("name", 4), "/api/v1/teams": ("name", 3),
+            "/api/v1/tokens?user=*": ("id", 4), "/api/v1/tokens": ("id", 3),
+            "/api/v1/lockouts": ("key", 3)}
+
+
 async def get(client: Client, path: str, headers: dict[str, str], status: int = 200) -> Any:
     resp = await client.get(path, headers=headers)
     body = await resp.json()
@@ -110,6 +131,7 @@ async def test_every_list_pages_to_the_end_in_order(client: Client) -> None:
     v2 = V2(client)
     for tag in ("a", "b", "c", "d"):
         await v2.push_image("s0/tagged", tag, [b"layer"])
+    people = await seed_people(client)
     lists = {
         "/api/v1/stacks": ("name", 5),
         "/api/v1/stacks/s0/deployments": ("number", 5),
@@ -118,10 +140,12 @@ async def test_every_list_pages_to_the_end_in_order(client: Client) -> None:
         "/api/v1/servers": ("name", 1),
         "/api/v1/registry/repositories": ("name", 11),
         "/api/v1/registry/repositories/s0/tagged/tags": ("tag", 4),
-        "/api/v1/audit": ("id", 6),  # five stacks and the first admin
+        # five stacks, the first admin, three users, three teams, four tokens
+        "/api/v1/audit": ("id", 16),
+        **people,
     }
     for path, (field, count) in lists.items():
-        whole = await get(client, f"{path}?limit=500", ADMIN)
+        whole = await get(client, f"{path}{'&' if '?' in path else '?'}limit=500", ADMIN)
         assert whole["next"] is None, path
         assert len(whole["items"]) == count, (path, len(whole["items"]))
         for limit in (1, 2, 3):
@@ -134,7 +158,9 @@ async def test_every_list_pages_to_the_end_in_order(client: Client) -> None:
 async def test_bad_paging_answers_in_the_error_envelope(client: Client) -> None:
     for path in ("/api/v1/stacks?limit=0", "/api/v1/builds?limit=x",
                  "/api/v1/containers?cursor=nonsense", "/api/v1/builds?cursor=abc",
-                 "/api/v1/stacks?limit=100000"):
+                 "/api/v1/stacks?limit=100000", "/api/v1/tokens?cursor=x",
+                 "/api/v1/lockouts?cursor=x", "/api/v1/users?limit=-1",
+                 "/api/v1/stacks/s/deployments?cursor=x"):
         body = await get(client, path, ADMIN, 400)
         assert body["error"]["code"] == "INVALID" and body["error"]["message"], path
         assert body["error"]["detail"]["param"] in ("limit", "cursor"), path

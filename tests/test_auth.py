@@ -121,7 +121,7 @@ async def test_tokens_are_shown_once_scoped_revocable_and_expire(client: Client)
     vera = basic("vera", PASSWORD)
     token = await new_token(client, vera, name="ci", scope="read")
     listed = await api(client, "GET", "/api/v1/tokens", headers=vera)
-    assert [t["name"] for t in listed["tokens"]] == ["ci"]
+    assert [t["name"] for t in listed["items"]] == ["ci"]
     assert token not in str(listed)  # never shown again
     assert (await api(client, "GET", "/api/v1/me", headers=bearer(token)))["scope"] == "read"
     assert (await client.get("/api/v1/me", headers=basic("vera", token))).status == 200
@@ -130,7 +130,7 @@ async def test_tokens_are_shown_once_scoped_revocable_and_expire(client: Client)
               json={"name": "x", "scope": "admin"}, status=403)
     await api(client, "PUT", "/api/v1/me/password", headers=bearer(token),
               json={"current": PASSWORD, "password": "another-password"}, status=403)
-    token_id = listed["tokens"][0]["id"]
+    token_id = listed["items"][0]["id"]
     await api(client, "DELETE", f"/api/v1/tokens/{token_id}", headers=vera)
     refused = await api(client, "GET", "/api/v1/me", headers=bearer(token), status=401)
     assert "revoked" in refused["error"]["message"]
@@ -141,7 +141,7 @@ async def test_tokens_are_shown_once_scoped_revocable_and_expire(client: Client)
     refused = await api(client, "GET", "/api/v1/me", headers=bearer(short), status=401)
     assert "expired" in refused["error"]["message"]
     states = {t["name"]: t["state"] for t in
-              (await api(client, "GET", "/api/v1/tokens", headers=vera))["tokens"]}
+              (await api(client, "GET", "/api/v1/tokens", headers=vera))["items"]}
     assert states == {"ci": "revoked", "short": "expired"}
     await api(client, "GET", "/api/v1/me", headers=bearer("c66d_nonsense"), status=401)
 
@@ -151,7 +151,7 @@ async def test_other_users_tokens_are_not_theirs_to_revoke(client: Client) -> No
     await add_user(client, "dan")
     await new_token(client, basic("vera", PASSWORD), name="vera's")
     listed = await api(client, "GET", "/api/v1/tokens?user=vera")
-    token_id = listed["tokens"][0]["id"]
+    token_id = listed["items"][0]["id"]
     await api(client, "GET", "/api/v1/tokens?user=vera", headers=basic("dan", PASSWORD),
               status=403)
     await api(client, "DELETE", f"/api/v1/tokens/{token_id}", headers=basic("dan", PASSWORD),
@@ -168,13 +168,13 @@ async def test_lockout_after_repeated_wrong_passwords(client: Client) -> None:
     assert locked.status == 429 and int(locked.headers["Retry-After"]) > 800
     assert (await locked.json())["error"]["code"] == "LOCKED_OUT"
     assert (await client.get("/api/v1/me", headers=ADMIN)).status == 200  # others still can
-    lockouts = (await api(client, "GET", "/api/v1/lockouts", headers=admin))["lockouts"]
+    lockouts = (await api(client, "GET", "/api/v1/lockouts", headers=admin))["items"]
     assert [(x["kind"], x["key"], x["failures"]) for x in lockouts] == [("user", "vera", 5)]
 
     for n in range(15):  # guessing many names from one address locks the address
         await api(client, "GET", "/api/v1/me", headers=basic(f"guess{n}", "x"), status=401)
     assert (await client.get("/api/v1/me", headers=ADMIN)).status == 429
-    lockouts = (await api(client, "GET", "/api/v1/lockouts", headers=admin))["lockouts"]
+    lockouts = (await api(client, "GET", "/api/v1/lockouts", headers=admin))["items"]
     assert ("address", "127.0.0.1", 20) in [(x["kind"], x["key"], x["failures"])
                                             for x in lockouts]
     await api(client, "DELETE", "/api/v1/lockouts?kind=address&key=127.0.0.1", headers=admin)

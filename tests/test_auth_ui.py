@@ -92,8 +92,8 @@ async def test_state_changes_with_a_session_need_the_csrf_token(client: Client) 
                              headers={"X-CSRF-Token": token})
     assert resp.status == 201
     listed = await (await client.get("/api/v1/tokens")).json()  # reads need no token
-    assert [t["name"] for t in listed["tokens"]] == ["ci", "api"]
-    token_id = listed["tokens"][0]["id"]
+    assert [t["name"] for t in listed["items"]] == ["ci", "api"]
+    token_id = listed["items"][0]["id"]
     resp = await client.post(f"/account/tokens/{token_id}/revoke",
                              data={"csrf_token": token})
     assert resp.status == 200 and resp.url.path == "/account"

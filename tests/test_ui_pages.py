@@ -112,7 +112,7 @@ async def test_admin_manages_users_teams_and_tokens_in_pages(client: Client) -> 
     resp = await client.post("/admin/teams", data={
         "name": "ghosts", "role": "viewer", "members": "nobody", "csrf_token": token})
     assert resp.status == 404 and "nobody" in await resp.text()
-    assert "ghosts" not in [t["name"] for t in (await api(client, "GET", "/api/v1/teams"))["teams"]]
+    assert "ghosts" not in [t["name"] for t in (await api(client, "GET", "/api/v1/teams"))["items"]]
     me = await api(client, "GET", "/api/v1/me", headers=basic("ola", generated))
     assert me["roles"] == {"shop": "deploy", "web2": "deploy"}
     resp = await client.post("/admin/users/ola", data={"admin-field": "1", "admin": "on",

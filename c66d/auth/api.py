@@ -25,7 +25,16 @@ from c66d.logs import SECRETS
 from c66d.store.auth import TEAM_ROLES, Team, User
 from c66d.store.credentials import ApiToken
 from c66d.web.access import access
-from c66d.web.api import json_response, page_body, page_params, paged, read_json
+from c66d.web.api import (
+    decode_cursor,
+    encode_cursor,
+    int_cursor,
+    json_response,
+    page_body,
+    page_params,
+    paged,
+    read_json,
+)
 from c66d.web.openapi import doc
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -101,9 +110,13 @@ async def change_own_password(request: web.Request) -> web.Response:
 
 
 @access("admin", stack_param=None)
+@doc(paged=True)
 async def list_users(request: web.Request) -> web.Response:
-    users = await request.app[STORE].auth.users()
-    return json_response({"users": [user_json(u) for u in users]})
+    """Users by name, paged (`cursor` = the last name seen)."""
+    limit, cursor = page_params(request, default=100)
+    users = await request.app[STORE].auth.users(after=cursor, limit=limit + 1)
+    page, more = paged(users, limit, lambda u: u.name)
+    return json_response(page_body([user_json(u) for u in page], more))
 
 
 @access("admin", stack_param=None)
@@ -175,8 +188,13 @@ def _team_fields(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @access("admin", stack_param=None)
+@doc(paged=True)
 async def list_teams(request: web.Request) -> web.Response:
-    return json_response({"teams": [team_json(t) for t in await request.app[STORE].auth.teams()]})
+    """Teams by name with their role, members and stacks, paged."""
+    limit, cursor = page_params(request, default=100)
+    teams = await request.app[STORE].auth.teams(after=cursor, limit=limit + 1)
+    page, more = paged(teams, limit, lambda t: t.name)
+    return json_response(page_body([team_json(t) for t in page], more))
 
 
 @access("admin", stack_param=None)
@@ -216,13 +234,19 @@ async def delete_team(request: web.Request) -> web.Response:
 
 
 @access("user", stack_param=None)
+@doc(paged=True, query={"user": "whose tokens (admins: a name or *; default: yours)"})
 async def list_tokens(request: web.Request) -> web.Response:
+    """API tokens (never their secret), oldest first, paged."""
+    limit, cursor = page_params(request, default=100)
+    after = int_cursor(cursor)
     identity = signed_in(request)
     wanted = request.query.get("user", identity.name)
     if wanted != identity.name and not identity.is_admin:
         raise Forbidden("only an administrator sees other users' tokens")
-    tokens = await request.app[STORE].credentials.tokens(None if wanted == "*" else wanted)
-    return json_response({"tokens": [token_json(t) for t in tokens]})
+    tokens = await request.app[STORE].credentials.tokens(
+        None if wanted == "*" else wanted, after=after, limit=limit + 1)
+    page, more = paged(tokens, limit, lambda t: str(t.id))
+    return json_response(page_body([token_json(t) for t in page], more))
 
 
 def _token_request(body: dict[str, Any], identity: Identity) -> tuple[str, str, float | None]:
@@ -302,9 +326,15 @@ async def audit_log(request: web.Request) -> web.Response:
 
 
 @access("admin", stack_param=None)
+@doc(paged=True)
 async def list_lockouts(request: web.Request) -> web.Response:
-    lockouts = await request.app[STORE].credentials.lockouts(time.time())
-    return json_response({"lockouts": lockouts})
+    """Users and addresses locked out now (`kind`, `key`, `failures`, `locked_until`), paged."""
+    limit, cursor = page_params(request, default=100)
+    kind, key = (str(v) for v in decode_cursor(cursor, 2) or ("", ""))
+    lockouts = await request.app[STORE].credentials.lockouts(
+        time.time(), after=(kind, key), limit=limit + 1)
+    page, more = paged(lockouts, limit, lambda lo: encode_cursor([lo.kind, lo.key]))
+    return json_response(page_body(page, more))
 
 
 @access("admin", stack_param=None)

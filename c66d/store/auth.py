@@ -68,8 +68,10 @@ class AuthStore:
             raise NotFound(f"no user named {name!r}")
         return user
 
-    async def users(self) -> list[User]:
-        rows = await self.db.fetchall("SELECT * FROM users ORDER BY name")
+    async def users(self, *, after: str = "", limit: int = -1) -> list[User]:
+        """Users by name, those after `after`; at most `limit` (-1: all)."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM users WHERE name > ? ORDER BY name LIMIT ?", (after, limit))
         return [User.from_row(r) for r in rows]
 
     async def add_user(self, name: str, password_hash: str, *, is_admin: bool = False) -> User:
@@ -142,9 +144,27 @@ class AuthStore:
 
     # teams
 
-    async def teams(self) -> list[Team]:
-        rows = await self.db.fetchall("SELECT name FROM teams ORDER BY name")
-        return [await self.get_team(r["name"]) for r in rows]
+    async def teams(self, *, after: str = "", limit: int = -1) -> list[Team]:
+        """Teams by name with their members and stacks (three queries for the whole page)."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM teams WHERE name > ? ORDER BY name LIMIT ?", (after, limit))
+        if not rows:
+            return []
+        members: dict[int, list[str]] = {r["id"]: [] for r in rows}
+        for m in await self.db.fetchall(
+                "SELECT m.team_id, u.name FROM team_members m JOIN users u ON u.id = m.user_id"
+                " WHERE m.team_id IN (SELECT id FROM teams WHERE name > ? ORDER BY name LIMIT ?)"
+                " ORDER BY u.name", (after, limit)):
+            members.setdefault(m[0], []).append(m[1])
+        stacks: dict[int, list[str]] = {r["id"]: [] for r in rows}
+        for s in await self.db.fetchall(
+                "SELECT team_id, stack FROM team_stacks WHERE team_id IN"
+                " (SELECT id FROM teams WHERE name > ? ORDER BY name LIMIT ?) ORDER BY stack",
+                (after, limit)):
+            stacks.setdefault(s[0], []).append(s[1])
+        return [Team(id=r["id"], name=r["name"], role=r["role"],
+                     members=tuple(members[r["id"]]), stacks=tuple(stacks[r["id"]]))
+                for r in rows]
 
     async def get_team(self, name: str) -> Team:
         row = await self.db.fetchone("SELECT * FROM teams WHERE name = ?", (name,))

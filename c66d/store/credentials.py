@@ -79,12 +79,16 @@ class CredentialStore:
             raise NotFound(f"no token {token_id}")
         return ApiToken.from_row(row)
 
-    async def tokens(self, user: str | None = None) -> list[ApiToken]:
+    async def tokens(self, user: str | None = None, *, after: int = 0,
+                     limit: int = -1) -> list[ApiToken]:
+        """Tokens of `user` (None: everyone's) by id, those after id `after`; at most `limit`."""
         if user is None:
-            rows = await self.db.fetchall(f"{_SELECT_WITH_OWNER} ORDER BY t.id")
+            rows = await self.db.fetchall(
+                f"{_SELECT_WITH_OWNER} WHERE t.id > ? ORDER BY t.id LIMIT ?", (after, limit))
         else:
-            rows = await self.db.fetchall(f"{_SELECT_WITH_OWNER} WHERE u.name = ? ORDER BY t.id",
-                                          (user,))
+            rows = await self.db.fetchall(
+                f"{_SELECT_WITH_OWNER} WHERE u.name = ? AND t.id > ? ORDER BY t.id LIMIT ?",
+                (user, after, limit))
         return [ApiToken.from_row(r) for r in rows]
 
     async def token_by_hash(self, token_hash: str) -> tuple[ApiToken, int] | None:
@@ -160,8 +164,11 @@ class CredentialStore:
         await self.db.execute("DELETE FROM login_failures WHERE kind = ? AND key = ?",
                               (kind, key))
 
-    async def lockouts(self, now: float) -> list[Lockout]:
+    async def lockouts(self, now: float, *, after: tuple[str, str] = ("", ""),
+                       limit: int = -1) -> list[Lockout]:
+        """Locks in force by (kind, key), those after `after`; at most `limit`."""
         rows = await self.db.fetchall(
             "SELECT kind, key, failures, locked_until FROM login_failures"
-            " WHERE locked_until > ? ORDER BY kind, key", (now,))
+            " WHERE locked_until > ? AND (kind, key) > (?, ?) ORDER BY kind, key LIMIT ?",
+            (now, *after, limit))
         return [Lockout(**dict(r)) for r in rows]

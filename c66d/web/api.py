@@ -41,6 +41,15 @@ def page_params(request: web.Request, *, default: int = 50, most: int = 500) -> 
     return limit, request.query.get("cursor", "")
 
 
+def int_cursor(raw: str) -> int:
+    """A numeric cursor (an id or number); "" gives 0; anything else is Invalid."""
+    if not raw:
+        return 0
+    if not raw.isdigit():
+        raise Invalid(f"bad cursor {raw[:40]!r}", detail={"param": "cursor"})
+    return int(raw)
+
+
 T = TypeVar("T")
 
 
