@@ -44,7 +44,7 @@ if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
     [ -f "$conf.previous" ] && mv -f "$conf.previous" "$conf"; exit 5
   fi
   i=0
-  while [ $i -lt 200 ]; do
+  while [ $i -lt 800 ]; do  # 20 s: a loaded server spawns new workers slowly
     for p in $(pgrep -P "$pid"); do
       case "$before" in *" $p "*) ;; *) echo reloaded; exit 0 ;; esac
     done
