@@ -1,9 +1,12 @@
 """The OpenAPI document at /api/v1/openapi.json matches what the server does: every /api/v1
 route is in it, and every documented operation exists and answers; each GET, as the admin on a
-deployed stack, answers with its documented success status."""
+deployed stack, answers with its documented success status; every operation that takes a JSON
+body refuses a bad one (not JSON, not an object, fields of the wrong type) with a 4xx in the error
+envelope, never a 500."""
 
 from __future__ import annotations
 
+import json
 import string
 from collections.abc import AsyncIterator
 from typing import Any
@@ -119,3 +122,90 @@ async def test_documented_paging_and_bodies_match_the_handlers(client: Client) -
     schema = document["components"]["schemas"]["Error"]
     assert resp.status == 404 and set(body) == set(schema["required"])
     assert set(schema["properties"]["error"]["required"]) <= set(body["error"])
+
+
+WRONG_TYPE: dict[str, Any] = {"string": 12345, "integer": "many", "number": "far",
+                              "boolean": "yes", "array": 7, "object": "flat"}
+# Bodies that are not what an operation takes; each must be refused in the error envelope.
+BAD_BODIES: dict[str, Any] = {"not JSON": b"{not json", "a JSON array": b"[1, 2]",
+                              "a JSON string": b'"text"'}
+
+
+@pytest.fixture
+async def created(client: Client) -> AsyncIterator[dict[str, str]]:
+    """A stack (not deployed), a queued build, an image, a token, a team, a user."""
+    stack = unique("oasbad")
+    resp = await client.post("/api/v1/stacks", headers=ADMIN, json={
+        "name": stack, "service_yml": YML.format(image="c66d-test/busybox")})
+    assert resp.status == 201, await resp.text()
+    try:
+        build = await client.app[STORE].builds.enqueue(stack, "web", ref="main")
+        await V2(client).push_image(f"{stack}/web", "v1", [b"layer"])
+        resp = await client.post("/api/v1/tokens", headers=ADMIN, json={"name": "bad"})
+        token = (await resp.json())["info"]["id"]
+        for path, body in (("/api/v1/teams", {"name": "bad-walkers", "role": "viewer",
+                                              "members": [], "stacks": [stack]}),
+                           ("/api/v1/users", {"name": "walker"})):
+            resp = await client.post(path, headers=ADMIN, json=body)
+            assert resp.status == 201, await resp.text()
+        yield {"stack": stack, "service": "web", "build": str(build.build.id),
+               "server": "local", "name": f"{stack}/web", "tag": "v1", "user": "walker",
+               "token": str(token), "team": "bad-walkers", "deployment": "1", "container": "x"}
+    finally:
+        await delete_stack(client, stack)
+
+
+async def refusal(client: Client, method: str, path: str, body: bytes) -> tuple[int, Any]:
+    resp = await client.request(method, path, data=body, headers={
+        **ADMIN, "Content-Type": "application/json"})
+    try:
+        answer = await resp.json(content_type=None)
+    except ValueError:
+        answer = await resp.text()
+    return resp.status, answer
+
+
+def envelope_problem(status: int, answer: Any, *, may_succeed: bool) -> str | None:
+    """Why an answer to a bad body is wrong, or None: a 4xx (not 404/405: the operation
+    exists) in the one error envelope; `may_succeed` allows 2xx (an empty object can be
+    a complete request, e.g. a rollback to the last good deployment)."""
+    if may_succeed and status < 300:
+        return None
+    if not 400 <= status < 500 or status in (404, 405):
+        return f"answered {status}: {str(answer)[:200]}"
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if not isinstance(error, dict) or not error.get("code") or not error.get("message"):
+        return f"{status} without the error envelope: {str(answer)[:200]}"
+    return None
+
+
+async def test_every_operation_refuses_a_bad_body_in_the_error_envelope(
+        client: Client, created: dict[str, str]) -> None:
+    document = await (await client.get("/api/v1/openapi.json")).json()
+    wrong: list[str] = []
+    bodied = [(path, method, op) for path, ops in document["paths"].items()
+              for method, op in ops.items() if method in METHODS and "requestBody" in op]
+    assert len(bodied) >= 15, "operations that take a JSON body are documented with it"
+    for path, method, op in bodied:
+        target = fill(path, created)
+        schema = op["requestBody"]["content"]["application/json"]["schema"]
+        mistyped = {k: WRONG_TYPE[v["type"]] for k, v in schema["properties"].items()}
+        cases: dict[str, bytes] = {**BAD_BODIES, "every field of the wrong type": json.dumps(
+            mistyped).encode()}
+        cases.update({f"{k} of the wrong type": json.dumps({k: v}).encode()
+                      for k, v in mistyped.items()})
+        for what, body in cases.items():
+            problem = envelope_problem(*await refusal(client, method.upper(), target, body),
+                                       may_succeed=False)
+            if problem:
+                wrong.append(f"{method.upper()} {path} with {what}: {problem}")
+        problem = envelope_problem(*await refusal(client, method.upper(), target, b"{}"),
+                                   may_succeed=True)
+        if problem:
+            wrong.append(f"{method.upper()} {path} with {{}}: {problem}")
+    hook = fill("/api/v1/hooks/{stack}", created)  # public: a payload nobody signed
+    for what, body in BAD_BODIES.items():
+        problem = envelope_problem(*await refusal(client, "POST", hook, body), may_succeed=False)
+        if problem:
+            wrong.append(f"POST {hook} with {what}: {problem}")
+    assert not wrong, "\n".join(wrong)

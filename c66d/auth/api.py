@@ -60,6 +60,14 @@ def check_password(password: Any) -> str:
     return password
 
 
+def flag(body: dict[str, Any], key: str) -> bool:
+    """A true/false field (absent: false); anything else is refused, not read as truthy."""
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise Invalid(f"{key} must be true or false", detail={"field": key})
+    return value
+
+
 def user_json(user: User) -> dict[str, Any]:
     return {"name": user.name, "admin": user.is_admin, "created_at": user.created_at,
             "password_changed_at": user.password_changed_at}
@@ -93,6 +101,7 @@ async def me(request: web.Request) -> web.Response:
 
 
 @access("user", stack_param=None)
+@doc(body={"current": "string", "password": "string"})
 async def change_own_password(request: web.Request) -> web.Response:
     identity = signed_in(request)
     full_rights(identity)
@@ -129,7 +138,7 @@ async def create_user(request: web.Request) -> web.Response:
     SECRETS.add(password)
     hashed = await asyncio.to_thread(hash_password, password)
     user = await request.app[STORE].auth.add_user(name, hashed,
-                                                  is_admin=bool(body.get("admin", False)))
+                                                  is_admin=flag(body, "admin"))
     await audit(request, "user.create", target=name, detail={"admin": user.is_admin})
     out = {"user": user_json(user)}
     if generated:
@@ -146,6 +155,7 @@ async def get_user(request: web.Request) -> web.Response:
 
 
 @access("admin", stack_param=None)
+@doc(body={"password": "string", "admin": "boolean"})
 async def update_user(request: web.Request) -> web.Response:
     full_rights(signed_in(request))
     name = request.match_info["user"]
@@ -157,7 +167,7 @@ async def update_user(request: web.Request) -> web.Response:
         await store.auth.set_password(name, hashed)
         await audit(request, "user.password", target=name)
     if "admin" in body:
-        await store.auth.set_admin(name, bool(body["admin"]))
+        await store.auth.set_admin(name, flag(body, "admin"))
         await audit(request, "user.admin", target=name, detail={"admin": bool(body["admin"])})
     return json_response({"user": user_json(await store.auth.get_user(name))})
 
@@ -217,6 +227,7 @@ async def get_team(request: web.Request) -> web.Response:
 
 
 @access("admin", stack_param=None)
+@doc(body={"role": "string", "members": "array", "stacks": "array"})
 async def update_team(request: web.Request) -> web.Response:
     name = request.match_info["team"]
     fields = _team_fields(await read_json(request))
