@@ -262,3 +262,78 @@ async def test_a_configuration_nginx_refuses_never_replaces_the_working_one(lab:
     assert conf.read_text() == working
     assert not (conf.parent / "nginx.conf.candidate").exists()
     assert (await through_nginx(lab, rounds=2))[host.name] == Counter({"v1": 2})
+
+
+ROLL_YML = """\
+services:
+  web:
+    image: {image}
+    command: sh -c 'sleep 1; mkdir /w; echo {rollout} > /w/index.html; exec httpd -f -p 8000 -h /w'
+    ports: ["8000:80"]
+    traffic_matches: [{site}]
+    health: {{endpoint: /index.html, timeout: 20s}}
+    stop_grace: 1s
+    rollout: {rollout}
+    constraints: {{servers: [{servers}]}}
+"""
+
+
+async def two_server_stack(lab: Lab, rollout: str) -> tuple[str, list[dict[str, Any]]]:
+    """A stack of one web service, one container on each server: its first deployment's
+    steps for the web service."""
+    stack = unique(rollout[:3])
+    yml = ROLL_YML.format(image=lab.image, site=f"{stack}.example", rollout=rollout,
+                          servers=", ".join(lab.names))
+    resp = await lab.client.post("/api/v1/stacks", headers=ADMIN,
+                                 json={"name": stack, "service_yml": yml})
+    assert resp.status == 201, await resp.text()
+    resp = await lab.client.post(f"/api/v1/stacks/{stack}/services/web/scale", headers=ADMIN,
+                                 json={"count": 2})
+    assert resp.status in (200, 202), await resp.text()
+    done = await deploy(lab.client, stack)
+    assert done["status"] == "succeeded", (done["reason"], done["steps"])
+    return stack, [s for s in done["steps"] if s["service"] == "web"]
+
+
+def at(steps: list[dict[str, Any]], action: str, server: str) -> float:
+    [found] = [s["at"] for s in steps if s["action"] == action and s["server"] == server]
+    return float(found)
+
+
+async def test_servers_roll_out_side_by_side_unless_serial(lab: Lab) -> None:
+    a, b = sorted(lab.names)
+    # Parallel (the default): both servers pull at once (the image is new to them), both
+    # containers start before either is healthy, both nginx are switched.
+    stack, steps = await two_server_stack(lab, "parallel")
+    pulls = sorted((at(steps, "pull", a), at(steps, "pull", b)))
+    starts = sorted((at(steps, "start", a), at(steps, "start", b)))
+    assert pulls[1] - pulls[0] < starts[0] - pulls[1], steps  # the pulls overlapped
+    assert starts[1] < min(at(steps, "healthy", a), at(steps, "healthy", b)), steps
+    assert {s["server"] for s in steps if s["action"] == "balancer"} == {a, b}
+    # Serial: one server after the other, each healthy before the next one starts.
+    serial, steps = await two_server_stack(lab, "serial")
+    assert (at(steps, "start", a) < at(steps, "healthy", a) < at(steps, "start", b)
+            < at(steps, "healthy", b) < at(steps, "balancer", a) < at(steps, "balancer", b)
+            ), steps
+    for name, body in ((stack, "parallel"), (serial, "serial")):
+        seen = await through_nginx(Lab(lab.client, lab.hosts, name, lab.image,
+                                       site=f"{name}.example"), rounds=2)
+        assert seen == {n: Counter({body: 2}) for n in lab.names}
+
+    # A deleted stack leaves both servers' nginx: its server block goes, the other stays.
+    resp = await lab.client.delete(f"/api/v1/stacks/{stack}", headers=ADMIN)
+    assert resp.status in (200, 204), await resp.text()
+    deadline = time.monotonic() + 30
+    confs = {}
+    while time.monotonic() < deadline:
+        confs = {h.name: (h.dir / "etc-nginx" / "c66d" / "nginx.conf").read_text()
+                 for h in lab.hosts}
+        if not any(f"{stack}.example" in conf for conf in confs.values()):
+            break
+        await asyncio.sleep(0.2)
+    assert all(f"{stack}.example" not in conf for conf in confs.values()), confs
+    assert all(f"server_name {serial}.example;" in conf for conf in confs.values())
+    for host in lab.hosts:
+        listed = host.docker("ps", "-aq", "--filter", f"label=c66d.stack={stack}").stdout
+        assert listed.strip() == ""
+        remove_stack_containers(serial, host.docker_url)

@@ -152,3 +152,36 @@ def test_env_references() -> None:
         "A": "postgres://db", "B": "x-def-y", "C": "plain"}
     with pytest.raises(MissingVariable, match=r"services.web.env_vars.A needs stack variable DB"):
         resolve("web", env, {})
+
+
+def test_traffic_matches_nginx_would_misread_are_refused_with_path_and_line() -> None:
+    text = """\
+services:
+  web:
+    image: x
+    traffic_matches: [shop.example, "*.shop.example", "x; } server { listen 9", "a b"]
+  api:
+    image: x
+    traffic_matches: api.shop.example
+"""
+    with pytest.raises(ServiceFileInvalid) as caught:
+        parse_service_file(text)
+    [problem] = caught.value.problems
+    assert (problem.path, problem.line) == ("services.web.traffic_matches", 4)
+    assert "'x; } server { listen 9'" in problem.message and "'a b'" in problem.message
+    assert "'shop.example'" not in problem.message and "'*.shop" not in problem.message
+    ok = parse_service_file(text.replace(', "x; } server { listen 9", "a b"', ""))
+    assert ok.services["web"].traffic_matches == ("shop.example", "*.shop.example")
+    assert ok.services["api"].traffic_matches == ("api.shop.example",)
+
+
+def test_rollout_is_parallel_unless_the_service_asks_for_serial() -> None:
+    text = "services:\n  web:\n    image: x\n  db:\n    image: x\n    rollout: serial\n"
+    spec = parse_service_file(text)
+    assert spec.services["web"].rollout == "parallel"
+    assert spec.services["db"].rollout == "serial"
+    with pytest.raises(ServiceFileInvalid) as caught:
+        parse_service_file("services:\n  web:\n    image: x\n    rollout: rolling\n")
+    [problem] = caught.value.problems
+    assert (problem.path, problem.line) == ("services.web.rollout", 4)
+    assert "parallel, serial" in problem.message

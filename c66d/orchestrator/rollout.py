@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
 from typing import Any
 
 import aiodocker
@@ -26,6 +25,7 @@ from c66d.orchestrator.errors import (
     NoServerFits,
     RolloutFailed,
 )
+from c66d.orchestrator.fanout import across, by_server
 from c66d.orchestrator.health import HealthResult, wait_healthy
 from c66d.orchestrator.lbapply import Balancer
 from c66d.orchestrator.plan import Running, ServerSlot, eligible, plan_service
@@ -132,17 +132,35 @@ class Rollout:
                         message=f"start {len(plan.start)}, keep {len(plan.keep)}, "
                                 f"stop {len(plan.stop)}")
         old = [c for c in current if c.id in set(plan.stop)]
-        for server in sorted(set(plan.start)):
-            await self.ensure_image(server, image, service.name)
-        if plan.start and service.deploy_command:
-            await self.run_once(plan.start[0], service, image, env)
-        if service.pre_start_signal:
-            await self.signal_all(old, service.pre_start_signal)
-        started = await self.start_new(service, image, env, plan.start)
-        await self.health_all(service, started)
+        started = await self.bring_up(service, image, env, plan.start, old)
         await self.balance(service, started)
-        for record in old:
-            await self.drain(service, record)
+        await across(old, lambda record: self.drain(service, record),
+                     serial=service.rollout == "serial")
+
+    async def bring_up(self, service: ServiceSpec, image: str, env: dict[str, str],
+                       start: tuple[str, ...], old: list[ContainerRecord]
+                       ) -> list[ContainerRecord]:
+        """Pull, start and health-check the new containers on every server at once, or one
+        server after another (`rollout: serial`). A failure removes all of them."""
+        serial = service.rollout == "serial"
+        batches = list(by_server(start).values()) if serial else [list(range(len(start)))]
+        started: list[ContainerRecord] = []
+        try:
+            for n, batch in enumerate(batches):
+                servers = sorted({start[i] for i in batch})
+                await across(servers, lambda server: self.ensure_image(
+                    server, image, service.name), serial=serial)
+                if n == 0 and start and service.deploy_command:
+                    await self.run_once(start[0], service, image, env)
+                if n == 0 and service.pre_start_signal:
+                    await self.signal_all(old, service.pre_start_signal)
+                fresh = await self.start_new(service, image, env, start, batch)
+                await self.health_all(service, fresh)
+                started += fresh
+        except Exception:
+            await self.remove_all(started)
+            raise
+        return started
 
     async def ensure_image(self, server: str, image: str, service: str) -> None:
         docker = self.reach.docker(server)
@@ -177,20 +195,28 @@ class Rollout:
             await container.delete(force=True)
 
     async def start_new(self, service: ServiceSpec, image: str, env: dict[str, str],
-                        servers: tuple[str, ...]) -> list[ContainerRecord]:
-        started: list[ContainerRecord] = []
-        used = Counter[str]()
-        for server in servers:
-            used[server] += 1
-            index = len(started) + 1
-            spec = container_spec(self.stack, service, image, env, self.deployment.number, index)
-            try:
-                started.append(await self.start_one(server, service, spec, image))
-            except aiodocker.DockerError as exc:
-                await self.remove_all(started)
-                raise RolloutFailed(f"cannot start {spec.name} on {server}: {exc.message}"
-                                    ) from exc
-        return started
+                        start: tuple[str, ...], positions: list[int]) -> list[ContainerRecord]:
+        """The containers at `positions` of the plan's start list: servers at once (or one
+        after another when serial), a server's own one after another."""
+        started: dict[int, ContainerRecord] = {}
+        groups = by_server(start[i] for i in positions)
+
+        async def on(server: str) -> None:
+            for position in (positions[i] for i in groups[server]):
+                spec = container_spec(self.stack, service, image, env, self.deployment.number,
+                                      position + 1)
+                try:
+                    started[position] = await self.start_one(server, service, spec, image)
+                except aiodocker.DockerError as exc:
+                    raise RolloutFailed(f"cannot start {spec.name} on {server}: "
+                                        f"{exc.message}") from exc
+
+        try:
+            await across(groups, on, serial=service.rollout == "serial")
+        except Exception:
+            await self.remove_all(list(started.values()))
+            raise
+        return [started[p] for p in sorted(started)]
 
     async def start_one(self, server: str, service: ServiceSpec, spec: ContainerSpec,
                         image: str) -> ContainerRecord:
@@ -294,15 +320,15 @@ class Rollout:
         """Put healthy new containers behind their servers' nginx. If a server's nginx
         refuses, the new containers go and the old ones keep serving."""
         servers = sorted({r.server for r in started})
-        for server in servers:
-            try:
-                await self.update_balancer(service, server)
-            except RolloutFailed:
-                await self.remove_all(started)
-                for other in servers:  # those already switched point back at the old ones
-                    with contextlib.suppress(C66dError):
-                        await self.update_balancer(service, other)
-                raise
+        try:
+            await across(servers, lambda server: self.update_balancer(service, server),
+                         serial=service.rollout == "serial")
+        except RolloutFailed:
+            await self.remove_all(started)
+            for other in servers:  # those already switched point back at the old ones
+                with contextlib.suppress(C66dError):
+                    await self.update_balancer(service, other)
+            raise
 
     async def unbalance(self, service: ServiceSpec, record: ContainerRecord) -> None:
         """Take a draining container out of its server's nginx before it stops."""

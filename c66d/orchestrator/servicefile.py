@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from c66d.errors import Invalid
+from c66d.orchestrator.lb import valid_name
 from c66d.orchestrator.spec import (
     Constraints,
     HealthSpec,
@@ -160,6 +161,16 @@ def _string_list(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def _traffic_matches(value: Any) -> tuple[str, ...]:
+    """Host names for the service's nginx server block: nothing nginx would misread."""
+    names = _string_list(value)
+    bad = [n for n in names if not valid_name(n)]
+    if bad:
+        raise ValueError(f"not a host name nginx can serve: {', '.join(map(repr, bad))} (use "
+                         "names like shop.example, *.shop.example, .shop.example or shop.*)")
+    return names
+
+
 def _env_vars(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ValueError("expected a mapping of NAME: value")
@@ -221,13 +232,14 @@ KEYS: dict[str, Callable[[Any], Any]] = {
     "image": _string, "git_url": _string, "git_branch": _string, "build_root": _string,
     "dockerfile_path": _string, "command": _string, "build_command": _string,
     "deploy_command": _string, "work_dir": _string, "ports": _ports,
-    "traffic_matches": _string_list, "env_vars": _env_vars, "volumes": _string_list,
+    "traffic_matches": _traffic_matches, "env_vars": _env_vars, "volumes": _string_list,
     "log_folder": _string, "health": parse_health, "requires": _string_list,
     "pre_start_signal": _string, "pre_stop_sequence": parse_stop_sequence,
     "stop_grace": parse_duration, "restart_on_deploy": _bool,
     "dns_behaviour": _choice("versioned", "non-versioned"),
     "load_balancing": _choice("roundrobin", "sticky", "closest"),
     "constraints": _constraints, "privileged": _bool, "tags": _tags,
+    "rollout": _choice("parallel", "serial"),
 }
 
 

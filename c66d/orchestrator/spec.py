@@ -71,6 +71,7 @@ class ServiceSpec:
     constraints: Constraints = Constraints()
     privileged: bool = False
     tags: dict[str, str] = field(default_factory=dict)
+    rollout: str = "parallel"  # c66d's own key: `serial` rolls out one server at a time
 
     @property
     def builds(self) -> bool:
