@@ -38,7 +38,8 @@ fi
 [ -f "$conf" ] && cp -p "$conf" "$conf.previous"
 mv -f "$cand" "$conf" || exit 4
 pid=$(cat "$pidfile" 2>/dev/null)
-if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+# a pid file left by an nginx that was killed may name another process by now
+if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = nginx ]; then
   before=" $(pgrep -P "$pid" | tr '\n' ' ') "
   if ! nginx -c "$conf" -s reload; then
     [ -f "$conf.previous" ] && mv -f "$conf.previous" "$conf"; exit 5
