@@ -28,6 +28,7 @@ def setup_ui(app: web.Application) -> None:
         pages_deploy,
         pages_dns,
         pages_people,
+        pages_provision,
         pages_registry,
         pages_servers,
         pages_stacks,
@@ -38,7 +39,7 @@ def setup_ui(app: web.Application) -> None:
     uikit.install(app)
     sse.setup(app)
     for module in (pages_stacks, pages_deploy, pages_builds, pages_registry, pages_servers,
-                   pages_dns, pages_people):
+                   pages_dns, pages_people, pages_provision):
         module.setup(app)
 
 

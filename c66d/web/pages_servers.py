@@ -30,20 +30,25 @@ async def _readable(request: web.Request, *, stack: str = "", service: str = "",
     return [c for c in found if allowed(who, "read", c.stack)]
 
 
-async def _servers_page(request: web.Request, *, status: int = 200, **extra: Any) -> web.Response:
-    servers = request.app[SERVERS]
-    rows = [server_view(s, servers) for s in await request.app[STORE].servers.all()]
+async def servers_response(request: web.Request, *, status: int = 200,
+                           **extra: Any) -> web.Response:
+    """The servers page; `extra` fills a form again after a refusal (errors, values)."""
+    servers, store = request.app[SERVERS], request.app[STORE]
+    rows = [server_view(s, servers) for s in await store.servers.all()]
     counts: dict[str, int] = {}
     for c in await _readable(request):
         counts[c.server] = counts.get(c.server, 0) + 1
+    admin = allowed(identity_of(request), "admin", None)
     context = {"servers": rows, "counts": counts, "public_key": servers.public_key,
-               "errors": [], "values": {}, **extra}
+               "errors": [], "values": {}, "provision_errors": [], "provision_values": {},
+               "provisions": [n.public() for n in await store.cloud.all()] if admin else [],
+               **extra}
     return render(request, "servers.html", context, status=status)
 
 
 @access("user", stack_param=None)
 async def servers_page(request: web.Request) -> web.Response:
-    return await _servers_page(request)
+    return await servers_response(request)
 
 
 def spec_from(data: dict[str, str]) -> dict[str, Any]:
@@ -68,10 +73,10 @@ async def add_server(request: web.Request) -> web.StreamResponse:
         server = await request.app[SERVERS].add(parse_server_spec(spec_from(data)))
     except Invalid as exc:
         errors = (exc.detail or {}).get("errors") if isinstance(exc.detail, dict) else None
-        return await _servers_page(request, status=400, values=data,
+        return await servers_response(request, status=400, values=data,
                                    errors=errors or [{"key": "", "message": exc.message}])
     except C66dError as exc:
-        return await _servers_page(request, status=exc.status, values=data,
+        return await servers_response(request, status=exc.status, values=data,
                                    errors=[{"key": "", "message": exc.message}])
     await audit(request, "server.add", target=server.name)
     raise see_other(f"/servers/{server.name}")
