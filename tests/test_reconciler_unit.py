@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
+from c66d.orchestrator.plan import Running, ServerSlot, plan_service
 from c66d.orchestrator.reconcile import Action, Seen, backoff, decide, seen_from_engine
+from c66d.orchestrator.reschedule import due
+from c66d.orchestrator.servicefile import ServiceFileInvalid, parse_service_file
 from c66d.orchestrator.testhook import pauses_at
 from c66d.store import ContainerRecord
 
@@ -98,3 +103,33 @@ def test_pause_hook_matches_action_and_service() -> None:
     assert pauses_at("start", "web", "start:web")
     assert not pauses_at("start", "worker", "start:web")
     assert not pauses_at("start", "web", None)
+
+
+def test_planner_replaces_containers_of_a_down_server_on_those_that_answer() -> None:
+    """A rollout while `b` is down: its `unknown` container is planned as stopped (the rollout
+    abandons it to the reconciler) and its replacement starts on `a`."""
+    running = [Running("x", "a", "h"), Running("y", "b", "h")]
+    plan, unplaced = plan_service("web", 2, "h", [ServerSlot("a")], running)
+    assert (plan.keep, plan.start, plan.stop, unplaced) == (("x",), ("a",), ("y",), 0)
+
+
+def test_reschedule_after_in_the_service_file() -> None:
+    spec = parse_service_file("services:\n  web:\n    image: x\n    reschedule_after: 2m\n")
+    assert spec.services["web"].reschedule_after == 120.0
+    assert parse_service_file("services:\n  web:\n    image: x\n").services[
+        "web"].reschedule_after is None
+    with pytest.raises(ServiceFileInvalid) as bad:
+        parse_service_file("services:\n  web:\n    image: x\n    reschedule_after: 0s\n")
+    [problem] = bad.value.problems
+    assert (problem.path, problem.line) == ("services.web.reschedule_after", 4)
+    assert "longer than 0s" in problem.message
+
+
+def test_reschedule_is_due_per_service_limit() -> None:
+    records = [rec("a", state="unknown"), rec("b", state="unknown", service="worker"),
+               rec("c", state="unknown", service="db"), rec("d", service="web")]
+    limits = {("shop", "web"): 5.0, ("shop", "worker"): 20.0, ("shop", "db"): None}
+    assert due(records, limits, 1.0) == ({}, 4.0)
+    assert due(records, limits, 6.0) == ({"shop": ["web"]}, 14.0)
+    assert due(records, limits, 30.0) == ({"shop": ["web", "worker"]}, None)
+    assert due([rec("d")], limits, 30.0) == ({}, None)  # nothing unknown: nothing to move

@@ -92,18 +92,32 @@ class Deployer:
         snapshot = {**last.snapshot, "counts": await desired_counts(self.store, stack)}
         return await self._start(stack_name, snapshot, actor=actor)
 
+    async def reschedule(self, stack_name: str, services: list[str], actor: str
+                         ) -> Deployment | None:
+        """Roll out only `services` with the last successful snapshot: their containers on
+        servers that are down are started elsewhere (see reschedule.py)."""
+        last = await self.store.deployments.last_succeeded(stack_name)
+        if last is None:
+            return None
+        stack = await self.store.stacks.get(stack_name)
+        snapshot = {**last.snapshot, "counts": await desired_counts(self.store, stack)}
+        return await self._start(stack_name, snapshot, actor=actor, only=frozenset(services))
+
     async def _start(self, stack: str, snapshot: dict[str, Any], *, actor: str,
                      rollback_of: int | None = None,
-                     wait_for: Callable[[], Awaitable[None]] | None = None) -> Deployment:
+                     wait_for: Callable[[], Awaitable[None]] | None = None,
+                     only: frozenset[str] = frozenset()) -> Deployment:
         deployment = await self.store.deployments.create(stack, snapshot, actor=actor,
                                                          rollback_of=rollback_of)
-        task = asyncio.create_task(self._run(deployment, wait_for), name=f"rollout-{stack}")
+        task = asyncio.create_task(self._run(deployment, wait_for, only),
+                                   name=f"rollout-{stack}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return deployment
 
     async def _run(self, deployment: Deployment,
-                   wait_for: Callable[[], Awaitable[None]] | None = None) -> None:
+                   wait_for: Callable[[], Awaitable[None]] | None = None,
+                   only: frozenset[str] = frozenset()) -> None:
         lock = self._locks.setdefault(deployment.stack, asyncio.Lock())
         async with lock:
             if wait_for is not None:  # a resumed rollout: its servers first
@@ -111,7 +125,7 @@ class Deployer:
             try:
                 auth = self.registry_auth() if self.registry_auth is not None else None
                 rollout = Rollout(self.store, self.events, self.reach, deployment, auth,
-                                  balancer=self.balancer)
+                                  balancer=self.balancer, only=only)
                 if self.dns_table is not None:
                     apply_behaviours(self.dns_table, deployment.stack, rollout.spec)
                 await rollout.run()

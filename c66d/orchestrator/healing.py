@@ -22,6 +22,7 @@ from c66d.orchestrator.lbapply import BALANCER
 from c66d.orchestrator.reach import Reach
 from c66d.orchestrator.reconcile import UNKNOWN
 from c66d.orchestrator.reconciler import HealDeps, ServerReconciler, container_event
+from c66d.orchestrator.reschedule import Rescheduler
 from c66d.orchestrator.routes_deploy import DEPLOYER
 from c66d.store import ContainerAction, Store
 from c66d.web.access import access
@@ -32,8 +33,10 @@ class Reconcilers:
     """One ServerReconciler per server, started and stopped with servers and with c66d."""
 
     def __init__(self, store: Store, events: EventBus, reach: Reach,
-                 balance: Callable[[str], Awaitable[object]] | None = None) -> None:
+                 balance: Callable[[str], Awaitable[object]] | None = None,
+                 rescheduler: Rescheduler | None = None) -> None:
         self.deps = HealDeps(store, events, reach, balance)
+        self.rescheduler = rescheduler  # moves containers off servers down too long
         self.by_server: dict[str, ServerReconciler] = {}
         self.log = get_logger("c66d.reconciler")
         self._listener: asyncio.Task[None] | None = None
@@ -51,6 +54,8 @@ class Reconcilers:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
+        if self.rescheduler is not None:
+            await self.rescheduler.close()
         for reconciler in list(self.by_server.values()):
             await reconciler.stop()
         self.by_server.clear()
@@ -75,11 +80,15 @@ class Reconcilers:
 
     async def _on(self, event: Event) -> None:
         server = str(event.data.get("server", ""))
+        if event.kind in ("server.up", "server.removed") and self.rescheduler is not None:
+            self.rescheduler.up(server)
         if event.kind in ("server.added", "server.up"):
             self._spawn(server)
             self.by_server[server].kick()
         elif event.kind == "server.down":
             await self.server_down(server, str(event.data.get("reason", "")))
+            if self.rescheduler is not None:
+                self.rescheduler.down(server)
         elif event.kind == "server.removed":
             reconciler = self.by_server.pop(server, None)
             if reconciler is not None:
@@ -124,8 +133,14 @@ async def list_actions(request: web.Request) -> web.Response:
 async def _reconcilers_ctx(app: web.Application) -> AsyncIterator[None]:
     """After the deployer (which closes what a previous process left unfinished)."""
     balancer = app.get(BALANCER)
-    reconcilers = Reconcilers(app[STORE], app[EVENTS], app[DEPLOYER].reach,
-                              None if balancer is None else balancer.update)
+    deployer = app[DEPLOYER]
+
+    async def move(stack: str, services: list[str], actor: str) -> object:
+        return await deployer.reschedule(stack, services, actor)
+
+    reconcilers = Reconcilers(app[STORE], app[EVENTS], deployer.reach,
+                              None if balancer is None else balancer.update,
+                              Rescheduler(app[STORE], move))
     app[RECONCILERS] = reconcilers
     await reconcilers.start()
     yield

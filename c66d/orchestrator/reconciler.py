@@ -27,6 +27,7 @@ from c66d.orchestrator.containers import MANAGED
 from c66d.orchestrator.health import wait_healthy
 from c66d.orchestrator.reach import Reach
 from c66d.orchestrator.reconcile import (
+    ABANDONED,
     CRASHLOOP,
     DOWN_STATES,
     Action,
@@ -210,7 +211,7 @@ class ServerReconciler:
             record = await self.deps.store.containers.get(action.container)
         except C66dError:
             return None
-        return None if record.state == "draining" else record
+        return None if record.state in ("draining", ABANDONED) else record
 
     async def service_of(self, record: ContainerRecord) -> ServiceSpec | None:
         key = (record.stack, record.deployment)

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import aiodocker
+import aiohttp
 
 from c66d.errors import C66dError
 from c66d.events import EventBus
@@ -30,15 +31,20 @@ from c66d.orchestrator.health import HealthResult, wait_healthy
 from c66d.orchestrator.lbapply import Balancer
 from c66d.orchestrator.plan import Running, ServerSlot, eligible, plan_service
 from c66d.orchestrator.reach import Reach
+from c66d.orchestrator.reconcile import ABANDONED, UNKNOWN
 from c66d.orchestrator.servicefile import parse_service_file
 from c66d.orchestrator.spec import ServiceSpec, StackSpec
 from c66d.orchestrator.testhook import maybe_pause
 from c66d.store import ContainerRecord, Deployment, Store
 
 LOG_LINES = 20
+DRAIN_SLACK = 30.0  # seconds a drain may take beyond its stop sequence and stop_grace
 # Containers a rollout counts as running (restarting/crashloop: the reconciler's, replaced
 # like any other when the spec changes).
 RUNNING_STATES = ("starting", "healthy", "running", "restarting", "crashloop")
+# Planned too: `unknown` ones (their server is down) are never kept there, so replacements start
+# on servers that answer and the old ones are abandoned to the reconciler (see drain).
+PLANNED_STATES = (*RUNNING_STATES, UNKNOWN)
 
 
 def container_address(info: dict[str, Any]) -> str:
@@ -54,8 +60,9 @@ def container_address(info: dict[str, Any]) -> str:
 class Rollout:
     def __init__(self, store: Store, events: EventBus, reach: Reach, deployment: Deployment,
                  registry_auth: dict[str, str] | None = None,
-                 balancer: Balancer | None = None) -> None:
+                 balancer: Balancer | None = None, only: frozenset[str] = frozenset()) -> None:
         self.store, self.events, self.reach = store, events, reach
+        self.only = only  # roll out just these services (empty: all)
         self.balancer = balancer  # nginx per SSH server; None: no load balancing
         self.deployment = deployment
         self.stack = deployment.stack
@@ -84,7 +91,8 @@ class Rollout:
         self.env = await self.store.stacks.env(self.stack)
         try:
             for name in self.spec.start_order():
-                await self.roll_service(self.spec.services[name])
+                if not self.only or name in self.only:
+                    await self.roll_service(self.spec.services[name])
         except RolloutFailed as exc:
             await self.finish("failed", exc.message)
             return
@@ -117,7 +125,7 @@ class Rollout:
                            service.constraints.memory)
         current = await self.store.containers.query(stack=self.stack, service=service.name)
         running = [Running(c.id, c.server, c.config_hash) for c in current
-                   if c.state in RUNNING_STATES]
+                   if c.state in PLANNED_STATES]
         count = self.counts.get(service.name, 1)
         plan, unplaced = plan_service(service.name, count, probe.config_hash, servers, running,
                                       restart=service.restart_on_deploy,
@@ -353,13 +361,50 @@ class Rollout:
 
     async def signal_all(self, records: list[ContainerRecord], signal: str) -> None:
         for record in records:
-            container = self.reach.docker(record.server).containers.container(record.id)
+            if not self.reachable(record):
+                continue
             try:
+                container = self.reach.docker(record.server).containers.container(record.id)
                 await container.kill(signal=signal)
-            except aiodocker.DockerError as exc:
+            except (aiodocker.DockerError, C66dError) as exc:
                 self.log.warning("cannot signal %s: %s", record.name, exc.message)
 
+    def reachable(self, record: ContainerRecord) -> bool:
+        """Its server answers (as far as the link knows); an `unknown` one's does not."""
+        return record.state != UNKNOWN and (
+            record.server == "local" or self.reach.engines.connected(record.server))
+
     async def drain(self, service: ServiceSpec, record: ContainerRecord) -> None:
+        """Drain an old container; one whose server does not answer is abandoned instead: the
+        reconciler removes it when the server is back, and the rollout goes on."""
+        if not self.reachable(record):
+            await self.abandon(record, f"server {record.server} does not answer")
+            return
+        limit = DRAIN_SLACK + service.stop_grace + sum(s.seconds for s in service.pre_stop_sequence)
+        try:
+            async with asyncio.timeout(limit):
+                await self.drain_reachable(service, record)
+        except (C66dError, aiodocker.DockerError, OSError, aiohttp.ClientError,
+                TimeoutError) as exc:
+            if self.reachable(record) and not isinstance(exc, TimeoutError | OSError
+                                                         | aiohttp.ClientError):
+                raise  # the server answers: a real failure (e.g. its nginx refused)
+            await self.abandon(record, f"server {record.server} stopped answering: "
+                                       f"{getattr(exc, 'message', None) or exc!r}")
+
+    async def abandon(self, record: ContainerRecord, why: str) -> None:
+        await self.store.containers.set_state(record.id, ABANDONED, "")
+        self.events.publish("container.stopped", **self.event_data_plain(record),
+                            state=ABANDONED, reason=why)
+        await self.step("abandon", service=record.service, server=record.server,
+                        message=f"{record.name}: {why}; removed when the server answers again")
+
+    def event_data_plain(self, record: ContainerRecord) -> dict[str, Any]:
+        return {"id": record.id, "name": record.name, "stack": record.stack,
+                "service": record.service, "server": record.server,
+                "address": record.address, "version": record.deployment, "ports": []}
+
+    async def drain_reachable(self, service: ServiceSpec, record: ContainerRecord) -> None:
         """Out of DNS and the balancer first, then the stop sequence, then stop and remove."""
         await self.store.containers.set_state(record.id, "draining", "")
         self.events.publish("container.draining", **self.event_data(record, service))

@@ -60,6 +60,13 @@ def parse_duration(value: Any) -> float:
     return float(match.group(1)) * scale
 
 
+def _positive_duration(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"expected a duration longer than 0s, got {value!r}")
+    return seconds
+
+
 def parse_size(value: Any) -> int:
     """`512m`, `"1g"`, `"256MiB"`, `1048576` -> bytes."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -239,6 +246,7 @@ KEYS: dict[str, Callable[[Any], Any]] = {
     "dns_behaviour": _choice("versioned", "non-versioned"),
     "load_balancing": _choice("roundrobin", "sticky", "closest"),
     "constraints": _constraints, "privileged": _bool, "tags": _tags,
+    "reschedule_after": _positive_duration,
     "rollout": _choice("parallel", "serial"),
 }
 

@@ -71,6 +71,9 @@ class ServiceSpec:
     constraints: Constraints = Constraints()
     privileged: bool = False
     tags: dict[str, str] = field(default_factory=dict)
+    # c66d's own key: seconds a server may stay down before its containers of this service
+    # are started on other eligible servers (None: they wait for their server).
+    reschedule_after: float | None = None
     rollout: str = "parallel"  # c66d's own key: `serial` rolls out one server at a time
 
     @property

@@ -79,13 +79,14 @@ class HealingStore:
         return ContainerRecord(**dict(row))
 
     async def mark_server(self, server: str, state: str) -> list[ContainerRecord]:
-        """Every container of `server` not being drained gets `state`; returns them as before."""
+        """Every container of `server` not being drained or abandoned gets `state`; returns
+        them as before."""
         rows = await self.db.fetchall(
-            "SELECT * FROM containers WHERE server = ? AND state NOT IN ('draining', ?)",
-            (server, state))
+            "SELECT * FROM containers WHERE server = ?"
+            " AND state NOT IN ('draining', 'abandoned', ?)", (server, state))
         await self.db.execute(
             "UPDATE containers SET state = ?, health = '', updated_at = ?"
-            " WHERE server = ? AND state NOT IN ('draining', ?)",
+            " WHERE server = ? AND state NOT IN ('draining', 'abandoned', ?)",
             (state, time.time(), server, state))
         return [ContainerRecord(**dict(r)) for r in rows]
 
