@@ -26,7 +26,6 @@ _ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00"
 _CLASS_IN = b"\x00\x01"
 _OPT_HEAD = b"\x00\x00\x29"  # root owner, type OPT
 _BADVERS_OPT = wire.opt_record(extended_rcode=wire.BADVERS)
-REPLIES_KEPT = 20_000  # past this the reply cache starts over (random names cannot grow it)
 
 
 class Resolver:
@@ -75,15 +74,14 @@ class Resolver:
         key = packet[12:end + 1].lower() + packet[end + 1:end + 3]
         zone = self.table.zone
         entry = zone.entries.get(key)
+        negative = entry is None
         if entry is None:
             entry = zone.names.get(key[:-2]) or _nxdomain(zone, key[:-2])
             if entry is None:
                 return self._forward(packet, question, opt, tcp, limit)
         reply = self._reply(entry, zone, key, packet, question, opt, limit, caller)
         if entry.behaviour is None and not tcp:  # the same for everyone: keep it whole
-            if len(replies) >= REPLIES_KEPT:
-                replies.clear()
-            replies[packet[2:]] = reply[2:]
+            self.table.cache.put(key[:-2], packet[2:], reply[2:], negative)
         return reply
 
     def _reply(self, entry: Entry, zone: Zone, key: bytes, packet: bytes, question: bytes,

@@ -82,6 +82,7 @@ def soa_rdata(apex: str, serial: int, negative_ttl: int) -> bytes:
             + struct.pack("!IIIII", serial & 0xFFFFFFFF, 3600, 600, 86400, negative_ttl))
 
 
+@functools.lru_cache(maxsize=4096)
 def heads(flags: int, answers: int, authority: int, additional: int) -> tuple[bytes, ...]:
     """Header bytes 2..12 for (RD clear, no OPT), (RD, no OPT), (RD clear, OPT), (RD, OPT)."""
     return tuple(
