@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from c66d.orchestrator.lb import Backend, Layout, Site, render, valid_name
+from c66d.orchestrator.lb import SELF_SIGNED, Backend, Layout, Site, render, valid_name
 from c66d.orchestrator.lbapply import apply_argv, sites_of
 from c66d.orchestrator.servicefile import parse_service_file
+from c66d.orchestrator.tls import STACK_CERT, STACK_KEY, pem_name, self_signed, stack_pem
 
 WEB = Site("shop", "web", 80, ("shop.example", "www.shop.example"),
            (Backend("172.30.1.2", 8000), Backend("172.30.1.3", 8000)))
@@ -87,7 +88,9 @@ def test_sites_come_from_http_ports_of_serving_containers() -> None:
     sites = sites_of([(v1.services["web"], "s", "10.0.0.1"), (v1.services["worker"], "s", "x"),
                       (v2.services["web"], "s", "10.0.0.2"), (v2.services["web"], "s", "")])
     assert sites == [Site("s", "web", 80, ("b.example",),
-                          (Backend("10.0.0.1", 8000), Backend("10.0.0.2", 9000)))]
+                          (Backend("10.0.0.1", 8000), Backend("10.0.0.2", 9000)), https=443)]
+    assert sites_of([(v2.services["web"], "s", "10.0.0.2")], {"s": "/tls/s.pem"})[0] \
+        .certificate == "/tls/s.pem"
 
 
 def test_the_remote_command_is_argv_with_the_paths_as_arguments() -> None:
@@ -95,3 +98,42 @@ def test_the_remote_command_is_argv_with_the_paths_as_arguments() -> None:
     assert argv[:2] == ["sh", "-c"] and argv[3:] == [
         "c66d-lb", "/etc/nginx/c66d", "/run/c66d-nginx.pid", "/var/log/nginx/c66d-error.log"]
     assert "nginx -t" in argv[2] and "$1" in argv[2]
+
+
+def test_https_ports_terminate_tls_with_the_stacks_or_the_servers_certificate(
+        tmp_path: Path) -> None:
+    where = layout(tmp_path)
+    (tmp_path / "tls").mkdir()
+    (tmp_path / "tls" / SELF_SIGNED).write_text(self_signed("web1.c66d"))
+    (tmp_path / "tls" / "shop.pem").write_text(self_signed("shop.example"))
+    shop = Site("shop", "web", 80, ("shop.example",), (Backend("172.30.1.2", 8000),),
+                https=443, certificate=f"{tmp_path}/tls/shop.pem")
+    blog = Site("blog", "web", None, ("blog.example",), (Backend("172.30.1.3", 8000),),
+                https=443)
+    clash = Site("x", "web", 8443, (), (Backend("172.30.1.4", 80),))
+    clash_tls = Site("y", "web", None, (), (Backend("172.30.1.5", 80),), https=8443)
+    out = render([shop, blog, clash, clash_tls], where)
+    text = out.text
+    assert "listen 443 ssl;" in text and "listen 443 ssl default_server;" in text
+    assert f"ssl_certificate {tmp_path}/tls/shop.pem;" in text
+    blog_block = text.split("server_name blog.example;")[1].split("}")[0]
+    assert f"ssl_certificate_key {where.self_signed};" in blog_block
+    assert "listen 80;" in text and "listen 80 default_server;" in text  # shop's http too
+    assert [w for w in out.warnings if "https port 8443" in w]  # y/web left out
+    assert "c66d_y__web;" not in text.split("upstream c66d_y__web")[1]
+    check = nginx_check(tmp_path, text)
+    assert check.returncode == 0, check.stderr
+
+
+def test_a_stack_certificate_needs_both_variables_and_a_matching_key() -> None:
+    pem = self_signed("shop.example")
+    key, cert = pem.split("-----BEGIN CERTIFICATE-----")
+    cert = "-----BEGIN CERTIFICATE-----" + cert
+    assert stack_pem({}) == ("", "")
+    both, why = stack_pem({STACK_CERT: cert, STACK_KEY: key})
+    assert why == "" and cert.strip() in both and key.strip() in both
+    assert "set both" in stack_pem({STACK_CERT: cert})[1]
+    other_key = self_signed("x").split("-----BEGIN CERTIFICATE-----")[0]
+    assert "not the key" in stack_pem({STACK_CERT: cert, STACK_KEY: other_key})[1]
+    assert "do not parse" in stack_pem({STACK_CERT: "junk", STACK_KEY: key})[1]
+    assert pem_name("shop", both) == pem_name("shop", both) != pem_name("shop", both + "\n")

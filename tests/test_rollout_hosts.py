@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
+import stat
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -13,10 +16,12 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
+from cryptography import x509
 
 from c66d.config import HostPort
 from c66d.keys import LISTENERS
 from c66d.orchestrator.lbapply import BALANCER, BalancerFailed
+from c66d.orchestrator.tls import STACK_CERT, STACK_KEY, self_signed
 from tests.support.hosts import Host, add_server, wait_server
 from tests.support.http import ADMIN
 from tests.support.registry import DockerCli
@@ -337,3 +342,56 @@ async def test_servers_roll_out_side_by_side_unless_serial(lab: Lab) -> None:
         listed = host.docker("ps", "-aq", "--filter", f"label=c66d.stack={stack}").stdout
         assert listed.strip() == ""
         remove_stack_containers(serial, host.docker_url)
+
+
+def tls_get(address: str, name: str) -> tuple[str, str]:
+    """GET /index.html over TLS (SNI `name`, no verification): (body, certificate CN)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((address, 443), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname=name) as conn:
+        der = conn.getpeercert(binary_form=True)
+        assert der is not None
+        conn.sendall(f"GET /index.html HTTP/1.0\r\nHost: {name}\r\n\r\n".encode())
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.decode().partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 200"), head
+    cert = x509.load_der_x509_certificate(der)
+    [cn] = cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+    return body.strip(), str(cn.value)
+
+
+async def test_https_ports_are_served_with_tls_by_each_servers_nginx(lab: Lab) -> None:
+    stack = unique("tls")
+    site = f"{stack}.example"
+    yml = ROLL_YML.format(image=lab.image, site=site, rollout="parallel",
+                          servers=", ".join(lab.names)).replace('"8000:80"', '"8000:80:443"')
+    resp = await lab.client.post("/api/v1/stacks", headers=ADMIN,
+                                 json={"name": stack, "service_yml": yml})
+    assert resp.status == 201, await resp.text()
+    await lab.client.post(f"/api/v1/stacks/{stack}/services/web/scale", headers=ADMIN,
+                          json={"count": 2})
+    done = await deploy(lab.client, stack)
+    assert done["status"] == "succeeded", (done["reason"], done["steps"])
+    # No certificate given: each server answers with its own self-signed one (0600 on disk).
+    for host in lab.hosts:
+        body, cn = await asyncio.to_thread(tls_get, host.address, site)
+        assert (body, cn) == ("parallel", f"{host.name}.c66d")
+        pem = host.dir / "etc-nginx" / "c66d" / "tls" / "self-signed.pem"
+        assert stat.S_IMODE(pem.stat().st_mode) == 0o600
+        assert "PRIVATE KEY" in pem.read_text()
+    # The stack brings its certificate as two variables: the next deployment serves it.
+    key, cert = self_signed(site).split("-----BEGIN CERTIFICATE-----")
+    resp = await lab.client.put(f"/api/v1/stacks/{stack}/env", headers=ADMIN, json={
+        "variables": {STACK_CERT: "-----BEGIN CERTIFICATE-----" + cert, STACK_KEY: key}})
+    assert resp.status == 200, await resp.text()
+    again = await deploy(lab.client, stack)
+    assert again["status"] == "succeeded", again
+    for host in lab.hosts:
+        assert await asyncio.to_thread(tls_get, host.address, site) == ("parallel", site)
+        files = sorted((host.dir / "etc-nginx" / "c66d" / "tls").iterdir())
+        assert {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o600}
+        remove_stack_containers(stack, host.docker_url)

@@ -9,16 +9,17 @@ the working configuration untouched; a reload nginx refuses puts the previous fi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
 
 from c66d.errors import C66dError
 from c66d.logs import get_logger
-from c66d.orchestrator.lb import Backend, Layout, Rendered, Site, render
+from c66d.orchestrator.lb import SELF_SIGNED, Backend, Layout, Rendered, Site, render
 from c66d.orchestrator.servicefile import parse_service_file
-from c66d.orchestrator.spec import ServiceSpec
+from c66d.orchestrator.spec import PortSpec, ServiceSpec
 from c66d.orchestrator.ssh import Result
+from c66d.orchestrator.tls import pem_name, self_signed, stack_pem, write_argv
 from c66d.store import Store
 
 Runner = Callable[[str, Sequence[str], str], Awaitable[Result]]  # (server, argv, stdin)
@@ -76,14 +77,20 @@ WHY = {3: "nginx -t refused the configuration", 4: "cannot write the configurati
        5: "nginx refused to reload or start", 6: "nginx did not take the new configuration"}
 
 
-def sites_of(containers: Sequence[tuple[ServiceSpec, str, str]]) -> list[Site]:
+def _served(spec: ServiceSpec) -> PortSpec | None:
+    return next((p for p in spec.ports if p.http or p.https), None)
+
+
+def sites_of(containers: Sequence[tuple[ServiceSpec, str, str]],
+             certificates: Mapping[str, str] | None = None) -> list[Site]:
     """Sites from (service spec, stack, address) per serving container (pure).
 
-    The newest spec of a service (the last one given) sets its port and names; each
-    container is reached on its own spec's container port."""
+    The newest spec of a service (the last one given) sets its ports and names; each
+    container is reached on its own spec's container port. `certificates`: the PEM file of
+    each stack that brings its own (https ports of other stacks use the server's)."""
     grouped: dict[tuple[str, str], tuple[ServiceSpec, list[Backend]]] = {}
     for spec, stack, address in containers:
-        port = next((p for p in spec.ports if p.http), None)
+        port = _served(spec)
         if port is None or not address:
             continue
         key = (stack, spec.name)
@@ -92,10 +99,11 @@ def sites_of(containers: Sequence[tuple[ServiceSpec, str, str]]) -> list[Site]:
         grouped[key] = (spec, backends)
     sites = []
     for (stack, _), (spec, backends) in grouped.items():
-        http = next(p.http for p in spec.ports if p.http)
-        assert http is not None
-        sites.append(Site(stack, spec.name, http, spec.traffic_matches, tuple(backends),
-                          spec.load_balancing))
+        served = _served(spec)
+        assert served is not None
+        sites.append(Site(stack, spec.name, served.http, spec.traffic_matches, tuple(backends),
+                          spec.load_balancing, https=served.https,
+                          certificate=(certificates or {}).get(stack, "")))
     return sites
 
 
@@ -106,6 +114,8 @@ class Balancer:
         self.store, self.run, self.layout = store, run, layout
         self._locks: dict[str, asyncio.Lock] = {}
         self._applied: dict[str, str] = {}
+        self._files: dict[str, set[str]] = {}  # TLS files known to be on each server
+        self._pems: dict[str, str] = {}  # stacks' PEM texts by file name
         self.log = get_logger("c66d.lb")
 
     async def rendered(self, server: str) -> Rendered:
@@ -123,7 +133,49 @@ class Balancer:
             spec = specs[key].get(record.service)
             if spec is not None:
                 found.append((spec, record.stack, record.address))
-        return render(sites_of(found), self.layout)
+        files, certificates, warnings = await self.certificates(found)
+        rendered = render(sites_of(found, certificates), self.layout)
+        return Rendered(rendered.text, (*warnings, *rendered.warnings), files)
+
+    async def certificates(self, found: Sequence[tuple[ServiceSpec, str, str]]
+                           ) -> tuple[tuple[str, ...], dict[str, str], list[str]]:
+        """TLS files the https ports need (names in the layout's tls folder), the PEM file
+        of each stack that brings its own certificate, and why others' were not used."""
+        stacks = sorted({stack for spec, stack, _ in found
+                         if any(p.https for p in spec.ports)})
+        if not stacks:
+            return (), {}, []
+        files, certificates, warnings = [SELF_SIGNED], {}, []
+        for stack in stacks:
+            try:
+                env = await self.store.stacks.env(stack)
+            except C66dError:  # deleted meanwhile
+                continue
+            pem, why = stack_pem(env)
+            if why:
+                warnings.append(f"{stack}: {why}; serving the server's own certificate")
+            if pem:
+                name = pem_name(stack, pem)
+                self._pems[name] = pem
+                files.append(name)
+                certificates[stack] = f"{self.layout.tls}/{name}"
+        return tuple(files), certificates, warnings
+
+    async def put_files(self, server: str, names: Sequence[str]) -> None:
+        """Write the TLS files the configuration names that the server lacks (0600)."""
+        known = self._files.setdefault(server, set())
+        for name in names:
+            if name in known:
+                continue
+            if name == SELF_SIGNED:
+                text = await asyncio.to_thread(self_signed, f"{server}.c66d")
+            else:
+                text = self._pems[name]
+            result = await self.run(server, write_argv(self.layout.tls, name), text)
+            if not result.ok:
+                raise BalancerFailed(f"load balancer on server {server!r}: cannot write "
+                                     f"{self.layout.tls}/{name}: {result.stderr.strip()}")
+            known.add(name)
 
     async def update(self, server: str) -> Rendered | None:
         """Bring the server's nginx up to date; None when nothing changed or the server is
@@ -134,6 +186,7 @@ class Balancer:
             wanted = await self.rendered(server)
             if self._applied.get(server) == wanted.text:
                 return None
+            await self.put_files(server, wanted.files)
             await self.install(server, wanted.text)
             self._applied[server] = wanted.text
             return wanted
@@ -155,6 +208,7 @@ class Balancer:
     def forget(self, server: str) -> None:
         """Apply again next time even if nothing changed (e.g. after a reconnect)."""
         self._applied.pop(server, None)
+        self._files.pop(server, None)
 
 
 BALANCER = web.AppKey("balancer", Balancer)

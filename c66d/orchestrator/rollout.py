@@ -93,6 +93,7 @@ class Rollout:
             for name in self.spec.start_order():
                 if not self.only or name in self.only:
                     await self.roll_service(self.spec.services[name])
+            await self.refresh_balancers()
         except RolloutFailed as exc:
             await self.finish("failed", exc.message)
             return
@@ -345,6 +346,16 @@ class Rollout:
         except RolloutFailed:
             await self.store.containers.set_state(record.id, "healthy", "healthy")
             raise
+
+    async def refresh_balancers(self) -> None:
+        """nginx on each server of the stack follows what the deployment left and the stack's
+        certificate variables (nothing is sent where the configuration is unchanged)."""
+        if self.balancer is None:
+            return
+        up = {s.name for s in await self.store.servers.all() if s.state == "up"}
+        servers = sorted({c.server for c in await self.store.containers.query(stack=self.stack)
+                          if c.server in up})
+        await across(servers, lambda server: self.update_balancer(ServiceSpec(""), server))
 
     async def update_balancer(self, service: ServiceSpec, server: str) -> None:
         if self.balancer is None:
