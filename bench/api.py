@@ -7,6 +7,11 @@ file as big as the dashboard, the ceiling of what one HTTP server does here. Pri
 second, p50 and p99 latency, and each figure as a ratio of nginx's.
 
     .venv/bin/python bench/api.py [--requests 400] [--concurrency 8]
+
+To compare two versions of c66d on one machine under the same load: `--data DIR` keeps the
+seeded data directory (seeded once, copied for each run), `--code A --code B` runs c66d from
+each source tree (e.g. a `git archive` of the commit before), alternating `--rounds` times, and
+prints the median of each figure per tree.
 """
 
 from __future__ import annotations
@@ -53,7 +58,9 @@ async def seed(data: Path, stacks: int, containers: int, builds: int) -> None:
     try:
         for i in range(stacks):
             await store.stacks.create(f"s{i:03d}", YML)
-            await store.deployments.create(f"s{i:03d}", {"images": {}, "counts": {}})
+            made = await store.deployments.create(f"s{i:03d}", {"images": {}, "counts": {}})
+            # finished, or c66d would resume it as an interrupted rollout when it starts
+            await store.deployments.set_status(made.id, "succeeded")
             await store.registry.ensure_repo(f"s{i:03d}/web")
         now = time.time()
         for i in range(containers):
@@ -106,12 +113,14 @@ async def load(url: str, headers: dict[str, str], requests: int, concurrency: in
                   latencies[int(len(latencies) * 0.99) - 1] * 1000, size)
 
 
-def start_c66d(data: Path) -> tuple[subprocess.Popen[str], str]:
+def start_c66d(data: Path, code: Path = ROOT) -> tuple[subprocess.Popen[str], str]:
+    """`c66d serve` on `data`, imported from the source tree `code`."""
     port = free_port()
-    env = {**os.environ, "C66D_ADMIN_PASSWORD": PASSWORD, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "C66D_ADMIN_PASSWORD": PASSWORD, "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": str(code)}
     proc = subprocess.Popen([sys.executable, "-m", "c66d", "serve", "--data-dir", str(data),
                              "--http", f"127.0.0.1:{port}", "--dns", "127.0.0.1:0",
-                             "--log-level", "WARNING"],
+                             "--log-level", "WARNING"], cwd=code,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
@@ -149,32 +158,71 @@ async def token(base: str) -> str:
         return str((await resp.json())["token"])
 
 
+async def seeded(args: argparse.Namespace, work: Path) -> Path:
+    """The seeded data directory: `--data` (seeded there once) or a fresh one in `work`."""
+    data = Path(args.data) if args.data else work / "seed"
+    if not (data / "c66d.db").exists():
+        began = time.monotonic()
+        await seed(data, args.stacks, args.containers, args.builds)
+        print(f"seeded {args.stacks} stacks, {args.containers} containers, {args.builds} builds"
+              f" in {time.monotonic() - began:.1f} s")
+    return data
+
+
+async def one_run(data: Path, code: Path, work: Path, args: argparse.Namespace
+                  ) -> dict[str, Result]:
+    """Every endpoint against a c66d from `code` on a copy of `data`."""
+    run = work / "run"
+    shutil.rmtree(run, ignore_errors=True)
+    shutil.copytree(data, run)
+    c66d, base = start_c66d(run, code)
+    try:
+        headers = {"Authorization": f"Bearer {await token(base)}"}
+        return {p: await load(base + p, headers, args.requests, args.concurrency)
+                for p in PATHS}
+    finally:
+        c66d.terminate()
+        c66d.wait(timeout=30)
+
+
+def median_result(results: list[Result]) -> Result:
+    return Result(*(statistics.median(getattr(r, f) for r in results)
+                    for f in ("rps", "p50", "p99", "size")))
+
+
+def report(title: str, results: dict[str, Result], peer: Result) -> None:
+    print(title)
+    print(f"{'endpoint':<42} {'bytes':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+          f" {'rps/nginx':>10}")
+    for path, r in [*results.items(), ("nginx static file (peer)", peer)]:
+        print(f"{path:<42} {r.size:>8.0f} {r.rps:>8.0f} {r.p50:>8.1f} {r.p99:>8.1f}"
+              f" {r.rps / peer.rps:>10.2f}")
+
+
 async def main(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="c66d-bench-api-"))
     work.chmod(0o755)  # nginx workers (www-data) read the static file under it
-    c66d = nginx = None
+    nginx = None
+    codes = [Path(c).resolve() for c in args.code] or [ROOT]
     try:
-        began = time.monotonic()
-        await seed(work / "data", args.stacks, args.containers, args.builds)
-        print(f"seeded {args.stacks} stacks, {args.containers} containers, {args.builds} builds"
-              f" in {time.monotonic() - began:.1f} s")
-        c66d, base = start_c66d(work / "data")
-        headers = {"Authorization": f"Bearer {await token(base)}"}
-        results = {p: await load(base + p, headers, args.requests, args.concurrency)
-                   for p in PATHS}
-        nginx, static = start_nginx(work / "nginx", results["/"].size)
+        data = await seeded(args, work)
+        runs: dict[Path, list[dict[str, Result]]] = {c: [] for c in codes}
+        for n in range(args.rounds):
+            for code in codes:
+                runs[code].append(await one_run(data, code, work, args))
+                print(f"round {n + 1}: {code} done (load {os.getloadavg()[0]:.1f})", flush=True)
+        size = runs[codes[0]][0]["/"].size
+        nginx, static = start_nginx(work / "nginx", size)
         peer = await load(static, {}, args.requests, args.concurrency)
-        print(f"{args.requests} requests per endpoint, {args.concurrency} in flight, loopback")
-        print(f"{'endpoint':<42} {'bytes':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
-              f" {'rps/nginx':>10}")
-        for path, r in [*results.items(), ("nginx static file (peer)", peer)]:
-            print(f"{path:<42} {r.size:>8} {r.rps:>8.0f} {r.p50:>8.1f} {r.p99:>8.1f}"
-                  f" {r.rps / peer.rps:>10.2f}")
+        print(f"{args.requests} requests per endpoint, {args.concurrency} in flight, loopback;"
+              f" medians of {args.rounds} round(s); load now {os.getloadavg()[0]:.1f}")
+        for code in codes:
+            results = {p: median_result([r[p] for r in runs[code]]) for p in PATHS}
+            report(f"c66d from {code}", results, peer)
     finally:
-        for proc in (c66d, nginx):
-            if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=30)
+        if nginx is not None:
+            nginx.terminate()
+            nginx.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -185,4 +233,8 @@ if __name__ == "__main__":
     parser.add_argument("--stacks", type=int, default=100)
     parser.add_argument("--containers", type=int, default=1000)
     parser.add_argument("--builds", type=int, default=10_000)
+    parser.add_argument("--data", help="seeded data directory to reuse (seeded if missing)")
+    parser.add_argument("--code", action="append", default=[],
+                        help="source tree to run c66d from (repeat to compare; default: this)")
+    parser.add_argument("--rounds", type=int, default=1, help="runs per source tree")
     asyncio.run(main(parser.parse_args()))

@@ -213,3 +213,14 @@ class ContainerStore:
             f"SELECT * FROM containers {where(clauses)}"  # noqa: S608 - fixed names
             " ORDER BY stack, service, server, name, id LIMIT ?", (*params, limit))
         return [ContainerRecord(**dict(r)) for r in rows]
+
+    async def health_per_stack(self, stacks: Collection[str] | None = None,
+                               healthy: Collection[str] = ("healthy", "running")
+                               ) -> dict[str, tuple[int, int]]:
+        """Stack -> (containers, those in a `healthy` state), counted in SQL (one query)."""
+        readable, names = stacks_clause("stack", stacks)
+        marks = ", ".join("?" * len(healthy))
+        rows = await self.db.fetchall(
+            f"SELECT stack, COUNT(*), SUM(state IN ({marks})) FROM containers"  # noqa: S608
+            f" {where([readable])} GROUP BY stack", (*healthy, *names))
+        return {r[0]: (int(r[1]), int(r[2] or 0)) for r in rows}
