@@ -173,3 +173,28 @@ async def test_crash_loop_backs_off_and_shows_its_last_lines(
     exits = sorted(a["at"] for a in await actions(client, stack) if a["action"] == "exited")
     gaps = [b - a for a, b in itertools.pairwise(exits)]
     assert len(restarts) >= 2 and gaps[-1] >= 1.5  # backing off: 0 s, then 1 s, then 2 s
+
+
+async def test_container_recorded_without_a_create_config_is_rebuilt_from_its_deployment(
+        client: TestClient[Any, Any], stack: str) -> None:
+    """A container recorded before c66d saved create configs (no container_configs row) and
+    then removed by hand comes back as its deployment describes it, not dropped."""
+    [web] = await containers(client, stack)
+    store = client.app[STORE]
+    await store.db.execute("DELETE FROM container_configs WHERE name = ?", (web["name"],))
+    assert await store.healing.config_of(web["name"]) is None
+    shape = "{{json .Config.Cmd}} {{json .Config.Env}} {{json .Config.Labels}}"
+    before = docker("inspect", "-f", shape, web["id"])
+    docker("rm", "-f", web["id"])
+
+    async def recreated() -> list[dict[str, Any]]:
+        """a new container of the same name is recorded and healthy"""
+        items = await containers(client, stack)
+        return [c for c in items if c["id"] != web["id"] and c["state"] == "healthy"]
+
+    [new] = await until(recreated)
+    assert new["name"] == web["name"] and new["address"] == web["address"]
+    assert docker("inspect", "-f", shape, new["id"]) == before
+    kinds = [a["action"] for a in await actions(client, stack)]
+    assert "rebuilt" in kinds and "recreated" in kinds and "lost" not in kinds
+    assert await store.healing.config_of(web["name"]) is not None  # saved for next time

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from c66d.orchestrator.plan import Running, ServerSlot, plan_service
+from c66d.orchestrator.rebuild import index_of
 from c66d.orchestrator.reconcile import Action, Seen, backoff, decide, seen_from_engine
 from c66d.orchestrator.reschedule import due
 from c66d.orchestrator.servicefile import ServiceFileInvalid, parse_service_file
@@ -133,3 +134,9 @@ def test_reschedule_is_due_per_service_limit() -> None:
     assert due(records, limits, 6.0) == ({"shop": ["web"]}, 14.0)
     assert due(records, limits, 30.0) == ({"shop": ["web", "worker"]}, None)
     assert due([rec("d")], limits, 30.0) == ({}, None)  # nothing unknown: nothing to move
+
+
+def test_index_of_a_container_name() -> None:
+    assert index_of(rec(name="shop-web-1-3")) == 3
+    assert index_of(rec(name="shop-web-1-deploy")) is None
+    assert index_of(rec(name="other-web-1-3")) is None

@@ -26,6 +26,7 @@ from c66d.logs import get_logger
 from c66d.orchestrator.containers import MANAGED
 from c66d.orchestrator.health import wait_healthy
 from c66d.orchestrator.reach import Reach
+from c66d.orchestrator.rebuild import rebuild_config
 from c66d.orchestrator.reconcile import (
     ABANDONED,
     CRASHLOOP,
@@ -272,11 +273,16 @@ class ServerReconciler:
         if record is None:
             return
         config = await self.deps.store.healing.config_of(record.name)
-        if config is None:
-            await self.note(action, "lost", "no recorded create config; record dropped")
-            await self.deps.store.containers.remove(record.id)
-            self.deps.events.publish("container.removed", **container_event(record, None))
-            return
+        if config is None:  # recorded before configs were saved: from its deployment
+            config, why = await rebuild_config(self.deps.store, self.deps.reach, record)
+            if config is None:
+                await self.note(action, "lost", f"no create config ({why}); record dropped")
+                await self.deps.store.containers.remove(record.id)
+                self.deps.events.publish("container.removed", **container_event(record, None))
+                return
+            await self.deps.store.healing.save_config(record.name, self.server, config)
+            await self.note(action, "rebuilt", f"create config from deployment "
+                                               f"{record.deployment}")
         docker = self.deps.reach.docker(self.server)
         container = await docker.containers.create_or_replace(record.name, config)
         await container.start()
