@@ -69,6 +69,20 @@ def short(digest: str | None, n: int = 12) -> str:
     return digest.split(":", 1)[-1][:n]
 
 
+# What an event's line shows, in this order; ids, digests and the stack (a link) are left out.
+EVENT_FIELDS = (("number", "deployment #{}"), ("build", "build #{}"), ("service", "{}"),
+                ("name", "{}"), ("server", "on {}"), ("address", "{}"), ("step", "{}"),
+                ("status", "{}"), ("repository", "{}"), ("tag", "tag {}"), ("count", "x{}"),
+                ("docker_version", "Docker {}"), ("message", "— {}"), ("reason", "— {}"))
+
+
+def event_summary(data: dict[str, Any]) -> str:
+    """A short line for an event, e.g. `deployment #3 web on local start ok — shop-web-3-1`."""
+    parts = [form.format(data[key]) for key, form in EVENT_FIELDS
+             if data.get(key) not in (None, "", [], {})]
+    return " ".join(parts)
+
+
 def can(level: str, stack: str | None = None) -> bool:
     """In templates: show a control only to who may use it (the route checks again)."""
     return allowed(current_identity.get(), level, stack)
@@ -76,5 +90,6 @@ def can(level: str, stack: str | None = None) -> bool:
 
 def install(app: web.Application) -> None:
     env = aiohttp_jinja2.get_env(app)
-    env.filters.update({"when": when, "ago": ago, "size": size, "short": short})
+    env.filters.update({"when": when, "ago": ago, "size": size, "short": short,
+                        "event_summary": event_summary})
     env.globals["can"] = can
