@@ -280,9 +280,10 @@ class Rollout:
                 + (f"\nlast log lines:\n{tail}" if tail else ""))
         for record in started:
             await self.store.containers.set_state(record.id, "healthy", "healthy")
+            # in DNS before the step is recorded: a rollout held there serves it already
+            self.events.publish("container.healthy", **self.event_data(record, service))
             await self.step("healthy", service=service.name, server=record.server,
                             message=record.name)
-            self.events.publish("container.healthy", **self.event_data(record, service))
 
     async def check(self, service: ServiceSpec, record: ContainerRecord,
                     port: int | None) -> HealthResult:
