@@ -89,6 +89,7 @@ def images(registry: str, work: Path, names: list[str]) -> None:
 class C66d:
     def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
         self.session, self.url = session, url
+        self.last: dict[str, Any] = {}  # the last deployment waited for
 
     async def call(self, method: str, path: str, body: object = None) -> Any:
         async with self.session.request(method, self.url + path, json=body,
@@ -127,6 +128,17 @@ class C66d:
             await asyncio.sleep(0.02)
         if body["status"] != "succeeded":
             raise SystemExit(f"deployment failed: {body['reason']}")
+        self.last = body
+
+
+def timeline(deployment: dict[str, Any]) -> str:
+    """The steps of a deployment, seconds after its first step."""
+    steps = deployment.get("steps") or []
+    if not steps:
+        return ""
+    first = steps[0]["at"]
+    return "\n".join(f"  +{s['at'] - first:6.3f} {s['action']:<10} {s['server']:<12} "
+                     f"{s['message'][:60]}" for s in steps)
 
 
 async def healthy(host: Host, address: str) -> None:
@@ -163,7 +175,7 @@ async def bare(engines: dict[str, aiodocker.Docker], hosts: list[Host], image: s
     return time.monotonic() - started
 
 
-async def run(rounds: int, work: Path) -> None:
+async def run(rounds: int, work: Path, profile: bool = False) -> None:
     docker_build(busybox_context(work / "base"), BASE)
     lab = HostLab()
     proc = None
@@ -207,6 +219,9 @@ async def run(rounds: int, work: Path) -> None:
                         ours.append(t_c66d)
                         peer.append(t_bare)
                 m_ours, m_peer = statistics.median(ours), statistics.median(peer)
+                if profile:
+                    print(f"steps of the last c66d round, {size} server(s):")
+                    print(timeline(c66d.last))
                 print(f"{size} server(s): c66d " + " ".join(f"{t:.2f}" for t in ours)
                       + f" median {m_ours:.2f} s | bare " + " ".join(f"{t:.2f}" for t in peer)
                       + f" median {m_peer:.2f} s | ratio {m_ours / m_peer:.2f}")
@@ -225,10 +240,12 @@ async def run(rounds: int, work: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--profile", action="store_true",
+                        help="print the steps of the last c66d deployment with their times")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="c66d-bench-deploy-"))
     try:
-        asyncio.run(run(args.rounds, work))
+        asyncio.run(run(args.rounds, work, args.profile))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

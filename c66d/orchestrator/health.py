@@ -13,6 +13,7 @@ Dial = Callable[[str, int], Awaitable[tuple[asyncio.StreamReader, asyncio.Stream
 ContainerAlive = Callable[[], Awaitable[tuple[bool, str]]]  # (running, why not)
 
 SETTLE = 2.0  # seconds a container without a health check must stay up
+FIRST_PROBE_AFTER = 0.05  # then twice as long after each failed probe, up to PROBE_EVERY
 PROBE_EVERY = 0.5
 
 
@@ -63,10 +64,8 @@ async def wait_healthy(health: HealthSpec | None, address: str, port: int | None
         return HealthResult(running, "" if running else why)
     deadline = time.monotonic() + health.timeout
     last = "no answer yet"
+    pause = FIRST_PROBE_AFTER
     while time.monotonic() < deadline:
-        running, why = await alive()
-        if not running:
-            return HealthResult(False, why)
         try:
             if health.protocol == "tcp":
                 _, writer = await asyncio.wait_for(dial(address, port), 2)
@@ -79,5 +78,9 @@ async def wait_healthy(health: HealthSpec | None, address: str, port: int | None
             last = f"GET {health.endpoint} answered {status}, expected {', '.join(health.accept)}"
         except (OSError, TimeoutError, ConnectionError, asyncio.IncompleteReadError) as exc:
             last = f"GET {health.endpoint} on port {port}: {exc or type(exc).__name__}"
-        await asyncio.sleep(PROBE_EVERY)
+        running, why = await alive()  # asked after a failed probe only: one round trip less
+        if not running:
+            return HealthResult(False, why)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, PROBE_EVERY)
     return HealthResult(False, f"health check timed out after {health.timeout:g}s: {last}")

@@ -142,7 +142,7 @@ class Rollout:
                                 f"stop {len(plan.stop)}")
         old = [c for c in current if c.id in set(plan.stop)]
         started = await self.bring_up(service, image, env, plan.start, old)
-        await self.balance(service, started)
+        await self.balance(service, started, old)
         await across(old, lambda record: self.drain(service, record),
                      serial=service.rollout == "serial")
 
@@ -326,15 +326,24 @@ class Rollout:
                                 server=record.server, address=record.address,
                                 version=record.deployment, ports=[])
 
-    async def balance(self, service: ServiceSpec, started: list[ContainerRecord]) -> None:
-        """Put healthy new containers behind their servers' nginx. If a server's nginx
-        refuses, the new containers go and the old ones keep serving."""
-        servers = sorted({r.server for r in started})
+    async def balance(self, service: ServiceSpec, started: list[ContainerRecord],
+                      old: list[ContainerRecord]) -> None:
+        """Switch each server's nginx from the old containers (marked draining here) to the
+        healthy new ones in one reload. If a server's nginx refuses, the new containers go
+        and the old ones keep serving."""
+        leaving = [r for r in old if self.reachable(r)]
+        for record in leaving:
+            await self.store.containers.set_state(record.id, "draining", "")
+            self.events.publish("container.draining", **self.event_data(record, service))
+        servers = sorted({r.server for r in [*started, *leaving]})
         try:
             await across(servers, lambda server: self.update_balancer(service, server),
                          serial=service.rollout == "serial")
         except RolloutFailed:
             await self.remove_all(started)
+            for record in leaving:
+                await self.store.containers.set_state(record.id, "healthy", "healthy")
+                self.events.publish("container.healthy", **self.event_data(record, service))
             for other in servers:  # those already switched point back at the old ones
                 with contextlib.suppress(C66dError):
                     await self.update_balancer(service, other)
