@@ -88,8 +88,8 @@ def _parse_net_name(text: str) -> str:
 
 def _parse_overlay(text: str) -> str:
     value = text.strip().lower()
-    if value not in {"wireguard", "none"}:  # vxlan: planned, not there yet
-        raise ValueError(f"expected wireguard or none, got {text!r}")
+    if value not in {"wireguard", "vxlan", "none"}:
+        raise ValueError(f"expected wireguard, vxlan or none, got {text!r}")
     return value
 
 
@@ -151,9 +151,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("net_name", _parse_net_name, "c66d",
             "name of ContainerNet's Docker network on each server (and of its interfaces)"),
     Setting("net_overlay", _parse_overlay, "wireguard",
-            "how servers' subnets reach each other: wireguard (wireguard-go) or none"),
+            "how servers' subnets reach each other: wireguard (wireguard-go), vxlan "
+            "(unencrypted, for trusted networks) or none"),
     Setting("net_port", _parse_port, 51866,
-            "UDP port of the overlay (WireGuard) on every server and on the c66d host"),
+            "UDP port of the overlay (WireGuard or VXLAN) on every server and on the c66d host"),
     Setting("server_down_grace", _parse_non_negative_float, 30.0,
             "seconds without an answer before a server is marked down"),
     Setting("images_kept", _parse_positive_int, 3,

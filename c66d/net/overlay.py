@@ -81,6 +81,9 @@ class Mesh:
     async def apply(self, node: Node, nodes: list[Node]) -> None:
         server, iface = node.server, self.iface(node.subnet)
         await self.net.ensure_network(server)  # the bridge whose gateway is the route source
+        vxlan = mesh.interface_name(self.settings.name, self.settings.cluster, node.subnet,
+                                    "vxlan")
+        await self.shell.run(server, ["ip", "link", "del", vxlan], check=False)  # switched
         await self.ensure_interface(server, iface)
         control_endpoint = "" if server == CONTROL else (self.reachable(server) or "")
         peers = mesh.peers_for(server, nodes, self.settings.port, control_endpoint)

@@ -26,6 +26,7 @@ from c66d.net.ipam import gateway
 from c66d.net.keys import MESH, NET
 from c66d.net.overlay import Mesh
 from c66d.net.shell import Ran, Shell
+from c66d.net.vxlan import VxlanMesh
 from c66d.net.wgkeys import key_pair
 from c66d.store import Store, Subnet
 
@@ -130,7 +131,7 @@ def settings_of(app: web.Application) -> NetSettings:
                        config.dns_zone, config.net_overlay, config.net_port)
 
 
-def _make_mesh(app: web.Application, net: ContainerNet) -> Mesh:
+def _make_mesh(app: web.Application, net: ContainerNet, kind: type[Mesh] = Mesh) -> Mesh:
     from c66d.orchestrator.servers import SERVERS  # at call time: the orchestrator imports us
 
     def reachable(server: str) -> str | None:
@@ -144,7 +145,7 @@ def _make_mesh(app: web.Application, net: ContainerNet) -> Mesh:
         done = await app[SERVERS].run(server, argv, input=stdin, check=False)
         return Ran(done.argv, done.exit_status, done.stdout, done.stderr)
 
-    return Mesh(net, Shell(remote, CONTROL), reachable)
+    return kind(net, Shell(remote, CONTROL), reachable)
 
 
 async def _net_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -156,8 +157,9 @@ async def _net_ctx(app: web.Application) -> AsyncIterator[None]:
     await net.start()
     tasks = [asyncio.create_task(net.follow(), name="net-follow")]
     mesh = None
-    if net.settings.overlay == "wireguard":
-        mesh = app[MESH] = _make_mesh(app, net)
+    if net.settings.overlay in ("wireguard", "vxlan"):
+        kind = VxlanMesh if net.settings.overlay == "vxlan" else Mesh
+        mesh = app[MESH] = _make_mesh(app, net, kind)
         net.on_change = mesh.trigger
         tasks.append(asyncio.create_task(mesh.run(), name="net-mesh"))
     yield
