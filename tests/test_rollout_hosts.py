@@ -141,13 +141,14 @@ class Load:
 
 
 async def load_loop(lab: Lab, stop: asyncio.Event, *, workers: int = 20,
-                    cap: int = 40_000, limit: float = 150) -> Load:
+                    cap: int = 40_000, limit: float = 150, keep_alive: bool = False) -> Load:
     """`workers` concurrent clients GET the site from both servers' nginx, round the
-    clock until `stop` is set (bounded by `cap` requests and `limit` seconds)."""
+    clock until `stop` is set (bounded by `cap` requests and `limit` seconds); with
+    `keep_alive` they reuse their connections across requests."""
     load = Load()
     deadline = time.monotonic() + limit
     sent = 0
-    connector = aiohttp.TCPConnector(force_close=True, limit=0)
+    connector = aiohttp.TCPConnector(force_close=not keep_alive, limit=0)
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         async def worker(n: int) -> None:
@@ -395,3 +396,27 @@ async def test_https_ports_are_served_with_tls_by_each_servers_nginx(lab: Lab) -
         files = sorted((host.dir / "etc-nginx" / "c66d" / "tls").iterdir())
         assert {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o600}
         remove_stack_containers(stack, host.docker_url)
+
+
+async def test_keep_alive_clients_see_no_failure_across_nginx_reloads(lab: Lab) -> None:
+    """Clients that keep their connections open while a rollout reloads nginx twice."""
+    client, stack = lab.client, lab.stack
+    first = await deploy(client, stack)
+    assert first["status"] == "succeeded", first
+    scaled = await scale(client, stack, 2)  # one web container behind each server's nginx
+    assert scaled["status"] == "succeeded", scaled
+    resp = await client.put(f"/api/v1/stacks/{stack}/env", headers=ADMIN,
+                            json={"variables": {"VERSION": "v2"}})
+    assert resp.status == 200
+    stop = asyncio.Event()
+    loader = asyncio.create_task(load_loop(lab, stop, workers=10, keep_alive=True))
+    await asyncio.sleep(0.5)
+    try:
+        second = await deploy(client, stack)
+        await asyncio.sleep(0.5)
+    finally:
+        stop.set()
+        load = await loader
+    assert second["status"] == "succeeded", second
+    assert load.failures == [], (len(load.failures), load.failures[:10], load.ok)
+    assert load.ok["v1"] > 0 and load.ok["v2"] > 0, load.ok
