@@ -21,7 +21,7 @@ SERVICE_YML = """\
 services:
   web:
     image: {image}
-    command: sh -c 'mkdir /w && echo "on $HOSTNAME" >/w/index.html && exec httpd -f -p 8000 -h /w'
+    command: sh -c 'mkdir -p /w && echo "on $HOSTNAME">/w/index.html && exec httpd -f -p 8000 -h /w'
     ports: ["8000"]
     health: {{endpoint: /index.html, timeout: 20s}}
     stop_grace: 1s
@@ -121,6 +121,10 @@ async def test_containers_on_two_servers_reach_each_other_by_address_and_name(
         while web["address"] in await answers(client, net.stack):
             assert time.monotonic() < deadline, "the killed container is still answered"
             await asyncio.sleep(0.02)
+    deadline = time.monotonic() + 30  # restarted by the reconciler: healthy, answered again
+    while web["address"] not in await answers(client, net.stack):
+        assert time.monotonic() < deadline, "the restarted container is not answered again"
+        await asyncio.sleep(0.1)
 
 
 async def answers(client: TestClient[Any, Any], stack: str) -> set[str]:
