@@ -121,14 +121,16 @@ async def test_deploy_update_fail_rollback_scale(client: TestClient[Any, Any], s
     assert await served(await containers(client, stack)) == {"v2"}
     assert len(await containers(client, stack)) == 1
 
-    # Roll back to the first deployment: its spec and images, with the stack's current
-    # variables (they are not snapshotted: secrets live only in the store, sealed).
+    # Roll back to the first deployment: its spec, images and the variables it ran with
+    # (the snapshot keeps them sealed), whatever the stack's variables are now.
     resp = await client.post(f"/api/v1/stacks/{stack}/rollback", headers=ADMIN,
                              json={"deployment": first["number"]})
     assert resp.status == 202
     rolled = await wait_deployment(client, (await resp.json())["id"])
     assert rolled["status"] == "succeeded" and rolled["rollback_of"] == first["number"]
-    assert await served(await containers(client, stack)) == {"v3"}
+    assert await served(await containers(client, stack)) == {"v1"}
+    got = await client.get(f"/api/v1/stacks/{stack}/env", headers=ADMIN)
+    assert "v3" in await got.text()  # the stack's own variables are left as they are
 
     # Scale web to 3: two containers are added, the running one is kept.
     kept = (await containers(client, stack))[0]["id"]

@@ -61,6 +61,7 @@ class Deployer:
             "service_yml": stack.service_yml,
             "images": await self.images(stack),
             "counts": await desired_counts(self.store, stack),
+            "env": await self.store.stacks.sealed_env(stack_name),
         }
         return await self._start(stack_name, snapshot, actor=actor)
 

@@ -88,7 +88,9 @@ class Rollout:
         await self.store.deployments.set_status(self.deployment.id, "running")
         self.events.publish("deployment.started", deployment=self.deployment.id,
                             stack=self.stack, number=self.deployment.number)
-        self.env = await self.store.stacks.env(self.stack)
+        sealed = self.deployment.snapshot.get("env")  # older deployments kept none
+        self.env = self.store.stacks.open_env(sealed) if sealed else \
+            await self.store.stacks.env(self.stack)
         try:
             for name in self.spec.start_order():
                 if not self.only or name in self.only:

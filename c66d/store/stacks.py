@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import aiosqlite
 
+from c66d import jsonio
 from c66d.errors import Conflict, NotFound
 from c66d.store.db import Database
 from c66d.store.filters import stacks_clause, where
@@ -121,6 +122,15 @@ class StackStore:
     async def env(self, name: str) -> dict[str, str]:
         """Every variable of the stack, secrets decrypted: for deployments and builds only."""
         return {v.name: v.value for v in await self.env_vars(name)}
+
+    async def sealed_env(self, name: str) -> str:
+        """The stack's variables now, sealed whole: what a deployment snapshot keeps, so a
+        rollback brings back the variables it ran with (secrets stay encrypted at rest)."""
+        return self.box.seal(jsonio.dumps(await self.env(name)))
+
+    def open_env(self, sealed: str) -> dict[str, str]:
+        opened: dict[str, str] = jsonio.loads(self.box.open(sealed))
+        return opened
 
     async def set_env(self, name: str, variables: list[EnvVar]) -> None:
         """Replace the stack's variables; secret values are sealed before they are written."""
