@@ -39,7 +39,7 @@ async def fast(config: Config, hosts: list[Host], busybox_image: str
     already on them."""
     app = create_app(config.replace(server_down_grace=GRACE))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-        client.app[LISTENERS].http = HostPort("127.0.0.1", client.port)
+        client.app[LISTENERS].http = HostPort("127.0.0.1", client.port or 0)
         for host in hosts:
             await asyncio.to_thread(host.load_image, busybox_image)
             await add_server(client, host)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ class ServerReconciler:
         self._tasks: set[asyncio.Task[None]] = set()
         self._main: asyncio.Task[None] | None = None
         self._specs: dict[tuple[str, int], dict[str, ServiceSpec]] = {}
+        self._died: set[str] = set()  # said `die` on the event stream, no `start` since
         self.passes = 0
 
     def start(self) -> None:
@@ -123,11 +125,15 @@ class ServerReconciler:
         sub = stream.subscribe(  # type: ignore[no-untyped-call]
             filters=jsonio.dumps(filters), since=str(int(time.time()) - 1))
         ended = asyncio.Event()
+        self._died.clear()  # the subscription replays the last second; the list tells the rest
 
         async def watch() -> None:
-            while await sub.get() is not None:
+            while (event := await sub.get()) is not None:
+                self._note_event(event)
                 self._dirty.set()
             ended.set()
+            self._dirty.set()  # wake the loop: it subscribes again and re-lists
+            self._dirty.set()  # wake the loop: it subscribes again and re-lists
 
         watcher = asyncio.create_task(watch(), name=f"engine-events-{self.server}")
         try:
@@ -143,6 +149,16 @@ class ServerReconciler:
                 await watcher
             await stream.stop()  # type: ignore[no-untyped-call]
         self.log.info("engine event stream ended; re-listing after %gs", RETRY)
+
+    def _note_event(self, event: dict[str, Any]) -> None:
+        """Remember containers the engine said died: its container list may still show one
+        running for a moment after the `die` event, and no later event would wake us."""
+        action = str(event.get("Action") or event.get("status") or "")
+        ident = str((event.get("Actor") or {}).get("ID") or event.get("id") or "")
+        if action in ("die", "oom"):
+            self._died.add(ident)
+        elif action in ("start", "destroy"):
+            self._died.discard(ident)
 
     async def _wait(self) -> None:
         timeout = RESYNC
@@ -163,6 +179,8 @@ class ServerReconciler:
         listed = await self.deps.reach.docker(self.server).containers.list(
             all=True, filters={"label": [f"{MANAGED}=true"]})
         seen = [s for s in (seen_from_engine(c._container) for c in listed) if s is not None]
+        seen = [dataclasses.replace(s, running=False) if s.id in self._died else s
+                for s in seen]
         actions = decide(records, seen, stacks=stacks, busy=busy, now=time.time())
         self.passes += 1
         self._due = None
