@@ -108,7 +108,7 @@ async def kill_at(c66d: C66dProcess, api: Api, hosts: list[Host], stack: str, pa
     c66d.env["C66DTEST_PAUSE_AT"] = pause_at
     c66d.start()
     api.url = c66d.url
-    await servers_up(api, hosts)  # placement only uses servers that answered
+    # Asked at once: the rollout waits for the links that are still connecting.
     deployment = int(await request())
     action = pause_at.split(":")[0]
     await api.deployment(deployment, until=lambda d: any(

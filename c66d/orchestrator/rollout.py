@@ -38,6 +38,7 @@ from c66d.orchestrator.testhook import maybe_pause
 from c66d.store import ContainerRecord, Deployment, Store
 
 LOG_LINES = 20
+CONNECTING_WAIT = 15.0  # seconds a rollout waits for servers whose link is still connecting
 DRAIN_SLACK = 30.0  # seconds a drain may take beyond its stop sequence and stop_grace
 # Containers a rollout counts as running (restarting/crashloop: the reconciler's, replaced
 # like any other when the spec changes).
@@ -114,8 +115,14 @@ class Rollout:
                             reason=reason)
 
     async def servers(self) -> list[ServerSlot]:
-        return [ServerSlot(s.name) for s in await self.store.servers.all()
-                if s.state == "up" and ("app" in s.roles or not s.roles)]
+        """App servers that answer. Right after c66d starts, links still connecting (state
+        `unknown`) are waited for a little, so a deploy then does not miss them."""
+        deadline = time.monotonic() + CONNECTING_WAIT
+        while True:
+            app = [s for s in await self.store.servers.all() if "app" in s.roles or not s.roles]
+            if time.monotonic() > deadline or all(s.state != "unknown" for s in app):
+                return [ServerSlot(s.name) for s in app if s.state == "up"]
+            await asyncio.sleep(0.2)
 
     async def roll_service(self, service: ServiceSpec) -> None:
         image = self.images[service.name]
@@ -135,7 +142,8 @@ class Rollout:
                                       memory_each=service.constraints.memory)
         if unplaced:
             raise NoServerFits(f"service {service.name}: {unplaced} of {count} containers fit "
-                               "no server (check constraints.servers and memory)")
+                               "no server (check constraints.servers, memory and whether "
+                               "the servers are up)")
         if not plan.changes:
             await self.step("unchanged", service=service.name, message=f"{len(plan.keep)} kept")
             return
