@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -51,4 +53,23 @@ async def test_failed_write_rolls_back(tmp_path: Path) -> None:
             await conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
             raise RuntimeError("boom")
     assert await store.meta.get("k") is None
+    await store.close()
+
+
+async def test_a_write_cancelled_while_it_begins_leaves_no_transaction_open(
+        tmp_path: Path) -> None:
+    """A task cancelled while its BEGIN waits in SQLite's thread (a server removed mid-write,
+    c66d stopping): the next writes still work."""
+    store = Store(tmp_path / "c.db")
+    await store.open()
+    for _ in range(5):
+        task = asyncio.create_task(store.servers.add("gone", kind="ssh"))
+        await asyncio.sleep(0)  # it holds the write lock and waits for BEGIN IMMEDIATE
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await store.audit.record("alice", "stack.create", stack="shop")
+        with contextlib.suppress(NotFound):
+            await store.servers.remove("gone")
+    assert len(await store.audit.query()) == 5
     await store.close()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -86,7 +88,13 @@ class Database:
     async def write(self) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction at a time, committed on success, rolled back on error."""
         async with self._write_lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                await self.conn.execute("BEGIN IMMEDIATE")
+            except asyncio.CancelledError:
+                # the BEGIN still runs in aiosqlite's thread; end the transaction it opens
+                # (statements run in order there) or every later write would fail
+                await asyncio.shield(self._end_cancelled_begin())
+                raise
             try:
                 yield self.conn
             except BaseException:
@@ -94,6 +102,10 @@ class Database:
                 raise
             else:
                 await self.conn.execute("COMMIT")
+
+    async def _end_cancelled_begin(self) -> None:
+        with contextlib.suppress(sqlite3.OperationalError):  # the BEGIN itself failed
+            await self.conn.execute("ROLLBACK")
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         async with self.conn.execute(sql, params) as cur:
