@@ -96,3 +96,18 @@ async def test_containers_on_two_servers_reach_each_other_over_vxlan(
         await client.delete(f"/api/v1/stacks/{stack}", headers=ADMIN)
         for host in hosts:
             remove_stack_containers(stack, host.docker_url)
+
+    # a server that leaves leaves the others' forwarding entries and routes
+    resp = await client.delete(f"/api/v1/servers/{two.name}", headers=ADMIN)
+    assert resp.status == 204, await resp.text()
+    gone_mac, gone_subnet = by_server[two.name]["mac"], by_server[two.name]["subnet"]
+    deadline = time.monotonic() + 20
+    while True:
+        fdb = await asyncio.to_thread(one.run, "bridge", "fdb", "show", "dev",
+                                      by_server[one.name]["interface"])
+        routes = await asyncio.to_thread(one.run, "ip", "route", "show", gone_subnet)
+        if gone_mac not in fdb.stdout and not routes.stdout.strip():
+            break
+        assert time.monotonic() < deadline, (fdb.stdout, routes.stdout)
+        await asyncio.sleep(0.2)
+    assert by_server["local"]["mac"] in fdb.stdout  # the others stay
