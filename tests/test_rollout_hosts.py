@@ -54,6 +54,7 @@ class Lab:
     image: str  # in c66d's registry, pulled by the servers through their tunnel
     site: str = ""
     names: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)  # more stacks a test made, to clean up
 
     def service_yml(self, endpoint: str = "/index.html", timeout: str = "20s") -> str:
         return SERVICE_YML.format(image=self.image, site=self.site, endpoint=endpoint,
@@ -93,8 +94,17 @@ async def lab(client: TestClient[Any, Any], hosts: list[Host], busybox_image: st
         "name": stack, "service_yml": lab.service_yml(), "env": {"VERSION": "v1"}})
     assert resp.status == 201, await resp.text()
     yield lab
-    for host in hosts:
-        remove_stack_containers(stack, host.docker_url)
+    await cleanup(lab, stack, *lab.extra)
+
+
+async def cleanup(lab: Lab, *stacks: str) -> None:
+    """Delete the stacks first (the reconciler would recreate containers removed by hand),
+    then remove whatever is left of them on the servers."""
+    for stack in stacks:
+        await lab.client.delete(f"/api/v1/stacks/{stack}", headers=ADMIN)
+    for stack in stacks:
+        for host in lab.hosts:
+            remove_stack_containers(stack, host.docker_url)
 
 
 async def deploy(client: TestClient[Any, Any], stack: str) -> dict[str, Any]:
@@ -241,13 +251,13 @@ async def test_two_servers_scale_update_under_load_fail_rollback(lab: Lab) -> No
     assert await through_nginx(lab) == {n: Counter({"v2": 6}) for n in lab.names}
     assert len(await web_containers(lab)) == 2
 
-    # Roll back to the first deployment (its spec, the stack's current variables).
+    # Roll back to the first deployment (its spec and the variables it ran with).
     resp = await client.post(f"/api/v1/stacks/{stack}/rollback", headers=ADMIN,
                              json={"deployment": first["number"]})
     assert resp.status == 202
     rolled = await wait_deployment(client, (await resp.json())["id"], timeout=150)
     assert rolled["status"] == "succeeded", rolled
-    assert await through_nginx(lab) == {n: Counter({"v3": 6}) for n in lab.names}
+    assert await through_nginx(lab) == {n: Counter({"v1": 6}) for n in lab.names}
 
 
 async def test_a_configuration_nginx_refuses_never_replaces_the_working_one(lab: Lab) -> None:
@@ -288,6 +298,7 @@ async def two_server_stack(lab: Lab, rollout: str) -> tuple[str, list[dict[str, 
     """A stack of one web service, one container on each server: its first deployment's
     steps for the web service."""
     stack = unique(rollout[:3])
+    lab.extra.append(stack)
     yml = ROLL_YML.format(image=lab.image, site=f"{stack}.example", rollout=rollout,
                           servers=", ".join(lab.names))
     resp = await lab.client.post("/api/v1/stacks", headers=ADMIN,
@@ -342,7 +353,6 @@ async def test_servers_roll_out_side_by_side_unless_serial(lab: Lab) -> None:
     for host in lab.hosts:
         listed = host.docker("ps", "-aq", "--filter", f"label=c66d.stack={stack}").stdout
         assert listed.strip() == ""
-        remove_stack_containers(serial, host.docker_url)
 
 
 def tls_get(address: str, name: str) -> tuple[str, str]:
@@ -367,6 +377,7 @@ def tls_get(address: str, name: str) -> tuple[str, str]:
 
 async def test_https_ports_are_served_with_tls_by_each_servers_nginx(lab: Lab) -> None:
     stack = unique("tls")
+    lab.extra.append(stack)
     site = f"{stack}.example"
     yml = ROLL_YML.format(image=lab.image, site=site, rollout="parallel",
                           servers=", ".join(lab.names)).replace('"8000:80"', '"8000:80:443"')
@@ -395,7 +406,6 @@ async def test_https_ports_are_served_with_tls_by_each_servers_nginx(lab: Lab) -
         assert await asyncio.to_thread(tls_get, host.address, site) == ("parallel", site)
         files = sorted((host.dir / "etc-nginx" / "c66d" / "tls").iterdir())
         assert {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o600}
-        remove_stack_containers(stack, host.docker_url)
 
 
 async def test_keep_alive_clients_see_no_failure_across_nginx_reloads(lab: Lab) -> None:
