@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
+import shlex
 import subprocess
 from collections.abc import AsyncIterator
 from typing import Any
@@ -100,3 +102,31 @@ async def test_containers_get_subnet_addresses_and_find_each_other_by_service_na
         assert asyncio.get_running_loop().time() < deadline, held
         await asyncio.sleep(0.3)
     assert other["address"] in held
+
+
+async def test_deploy_command_runs_on_containernet_and_reaches_the_stack_by_name(
+        client: TestClient[Any, Any], busybox_image: str) -> None:
+    """A service's deploy_command (e.g. migrations) runs in a one-off container with an
+    address of the subnet and c66d's DNS: it reaches services started before it by name."""
+    check = ('ip -4 addr show eth0 | grep -q "inet 10\\." && ' + FETCH_BY_NAME.replace(
+        '"$1"', "web") + " | grep -q hello-from-web")
+    yml = SERVICE_YML.format(image=busybox_image) + (
+        "    requires: [web]\n"
+        f"    deploy_command: {json.dumps('sh -c ' + shlex.quote(check))}\n")
+    name = unique("once")
+    resp = await client.post("/api/v1/stacks", headers=ADMIN,
+                             json={"name": name, "service_yml": yml})
+    assert resp.status == 201, await resp.text()
+    try:
+        done = await deploy(client, name)
+        assert done["status"] == "succeeded", done
+        assert [s["service"] for s in done["steps"] if s["action"] == "deploy_command"] == [
+            "client"]
+        net = await (await client.get("/api/v1/net", headers=ADMIN)).json()
+        held = [a["container"] for s in net["subnets"] for a in s["addresses"]
+                if a["stack"] == name]
+        assert sorted(held) == sorted(c["name"] for c in (await containers(client, name))
+                                      .values())  # the one-off's address was given back
+    finally:
+        await client.delete(f"/api/v1/stacks/{name}", headers=ADMIN)
+        remove_stack_containers(name)

@@ -201,7 +201,18 @@ class Rollout:
         docker = self.reach.docker(server)
         await self.step("deploy_command", service=service.name, server=server,
                         message=service.deploy_command)
-        container = await docker.containers.create_or_replace(spec.name, spec.config)
+        config = spec.config
+        attachment = await self.reach.attach(server, spec.name, self.stack)
+        if attachment is not None:  # on ContainerNet like the service: reaches the stack by name
+            config = attachment.apply(config)
+        try:
+            await self._run_once_in(docker, spec.name, config, service)
+        finally:
+            await self.reach.release(server, spec.name)
+
+    async def _run_once_in(self, docker: aiodocker.Docker, name: str, config: dict[str, Any],
+                           service: ServiceSpec) -> None:
+        container = await docker.containers.create_or_replace(name, config)
         try:
             await container.start()
             result = await container.wait(timeout=600)
