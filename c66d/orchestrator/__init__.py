@@ -26,7 +26,7 @@ from c66d.orchestrator import (
     routes_stacks,
 )
 from c66d.orchestrator.deployments import Deployer, deploy_after_builds
-from c66d.orchestrator.dnsfeed import healthy_containers
+from c66d.orchestrator.dnsfeed import follow_databases, healthy_containers
 from c66d.orchestrator.engines import Engines
 from c66d.orchestrator.lbapply import BALANCER, Balancer
 from c66d.orchestrator.reach import Reach
@@ -141,10 +141,13 @@ async def _deployer_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DEPLOYER] = deployer
     await deployer.recover()
     auto = asyncio.create_task(deploy_after_builds(app[EVENTS], deployer), name="auto-deploy")
+    databases = asyncio.create_task(follow_databases(app[EVENTS], app[STORE], app[DNS_TABLE]),
+                                    name="dns-databases")
     yield
-    auto.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await auto
+    for task in (auto, databases):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     await deployer.close()
 
 
