@@ -255,16 +255,15 @@ class ServerReconciler:
         record = await self.current(action)
         if record is None or record.state in DOWN_STATES:
             return
-        exit_code = ""
-        if action.reason == "exited":
-            with contextlib.suppress(aiodocker.DockerError):
-                info = await self.deps.reach.docker(self.server).containers.container(
-                    record.id).show()
-                exit_code = f" with code {(info.get('State') or {}).get('ExitCode')}"
+        exit_code, tail = "", ""
+        if action.reason == "exited":  # both at once: over SSH each is a round trip
+            info, tail = await asyncio.gather(self.state_of(record.id),
+                                              self.last_lines(record.id))
+            if info:
+                exit_code = f" with code {info.get('ExitCode')}"
         restarts = record.restarts + 1
         state = "crashloop" if restarts >= CRASHLOOP else "restarting"
         delay = backoff(restarts)
-        tail = await self.last_lines(record.id) if action.reason == "exited" else ""
         await self.deps.store.healing.crashed(record.id, state, restarts, time.time() + delay,
                                               tail or record.last_log)
         message = f"{action.reason}{exit_code}; restart {restarts} in {delay:g}s"
@@ -272,8 +271,18 @@ class ServerReconciler:
         service = await self.service_of(record)
         self.deps.events.publish("container.stopped", **container_event(
             record, service, state=state, reason=message, restarts=restarts))
-        if delay == 0:
-            self._dirty.set()
+        if delay == 0:  # at once, in this pass
+            kind = "restart" if action.reason == "exited" else "recreate"
+            await self.apply(dataclasses.replace(action, kind=kind))
+
+    async def state_of(self, container_id: str) -> dict[str, Any]:
+        try:
+            info = await self.deps.reach.docker(self.server).containers.container(
+                container_id).show()
+        except aiodocker.DockerError:
+            return {}
+        state: dict[str, Any] = info.get("State") or {}
+        return state
 
     async def restart(self, action: Action) -> None:
         record = await self.current(action)
