@@ -430,3 +430,25 @@ async def test_keep_alive_clients_see_no_failure_across_nginx_reloads(lab: Lab) 
     assert second["status"] == "succeeded", second
     assert load.failures == [], (len(load.failures), load.failures[:10], load.ok)
     assert load.ok["v1"] > 0 and load.ok["v2"] > 0, load.ok
+
+
+async def test_a_reload_is_done_only_when_old_workers_stopped_taking_connections(
+        lab: Lab) -> None:
+    """Right after the balancer returns, every new connection gets the new configuration
+    (nginx's old workers go on accepting for 100 ms after the new ones start)."""
+    client, stack = lab.client, lab.stack
+    done = await deploy(client, stack)
+    assert done["status"] == "succeeded", done["reason"]
+    [web] = await web_containers(lab)
+    host = next(h for h in lab.hosts if h.name == web["server"])
+    working = (host.dir / "etc-nginx" / "c66d" / "nginx.conf").read_text()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        for n in range(4):
+            name = f"renamed{n}.{lab.site}"
+            await client.app[BALANCER].install(
+                host.name, working.replace(f"server_name {lab.site};", f"server_name {name};"))
+            async with session.get(f"http://{host.address}/index.html",
+                                   headers={"Host": name}) as resp:
+                assert (resp.status, (await resp.text()).strip()) == (200, "v1"), n
+    client.app[BALANCER].forget(host.name)
+    await client.app[BALANCER].update(host.name)  # back to what the store says

@@ -45,11 +45,21 @@ if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = nginx ]; then
   if ! nginx -c "$conf" -s reload; then
     [ -f "$conf.previous" ] && mv -f "$conf.previous" "$conf"; exit 5
   fi
+  # done when a new worker runs and every old one is gone or shutting down: nginx's master
+  # tells old workers to stop only 100 ms after it started the new ones, and until an old
+  # worker takes that title (closing its listening sockets) it still accepts connections and
+  # serves them with the previous configuration
   i=0
   while [ $i -lt 800 ]; do  # 20 s: a loaded server spawns new workers slowly
+    fresh=no; stale=no
     for p in $(pgrep -P "$pid"); do
-      case "$before" in *" $p "*) ;; *) echo reloaded; exit 0 ;; esac
+      case "$before" in
+        *" $p "*) case "$(tr '\0' ' ' 2>/dev/null < "/proc/$p/cmdline")" in
+                    *"shutting down"*) ;; *) stale=yes ;; esac ;;
+        *) fresh=yes ;;
+      esac
     done
+    if [ $fresh = yes ] && [ $stale = no ]; then echo reloaded; exit 0; fi
     i=$((i + 1)); sleep 0.025
   done
   [ -f "$conf.previous" ] && mv -f "$conf.previous" "$conf"
