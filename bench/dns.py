@@ -1,13 +1,16 @@
 """c66d's DNS server against dnsmasq, same 1000 names, same machine, one run.
 
     .venv/bin/python bench/dns.py [--seconds 5] [--rounds 3] [--names 1000]
+                                  [--containers 10000 --churn 20]
 
 Each server runs pinned to one core (taskset), dnsperf to another. c66d runs its real DNS
 listeners and table on uvloop in a child process fed with the names the way the event bus would
 (container.healthy); dnsmasq serves the same names from an addn-hosts file, no upstreams, in the
 foreground. Rounds alternate between the two so both see the same background load; prints the
 median queries per second at saturation (100 queries outstanding) and the unloaded latency (one
-outstanding) for both, and the ratios.
+outstanding) for both, and the ratios. With `--containers N --churn R`, c66d's table holds N
+containers (the names queried among them) and R of them per second become healthy or drain while
+it serves, as during rollouts: each change is taken in between queries.
 """
 
 from __future__ import annotations
@@ -50,7 +53,26 @@ def free_port() -> int:
     raise OSError("no free port")
 
 
-async def serve_c66d(port: int, count: int) -> None:
+def healthy(i: int, address: str) -> dict[str, object]:
+    return {"id": f"c{i}", "name": f"bench-svc{i}-1", "stack": "bench", "service": f"svc{i}",
+            "server": "local", "address": address, "version": 1, "ports": []}
+
+
+async def churn(table: object, count: int, per_second: int) -> None:
+    """Containers come and go at `per_second` (each one drains, then is healthy again)."""
+    from c66d.dns.feed import apply_event
+
+    n = 0
+    while True:
+        await asyncio.sleep(1 / per_second)
+        i = n * 7919 % count
+        address = f"10.{66 + i // 62500}.{i // 250 % 250}.{i % 250 + 1}"
+        kind = "container.draining" if n % 2 == 0 else "container.healthy"
+        apply_event(table, kind, healthy(i, address))  # type: ignore[arg-type]
+        n += 1
+
+
+async def serve_c66d(port: int, count: int, containers: int, per_second: int) -> None:
     """Child process: c66d's DNS (table, resolver, listeners) fed by container.healthy events."""
     from c66d.config import HostPort
     from c66d.dns.feed import apply_event
@@ -60,9 +82,10 @@ async def serve_c66d(port: int, count: int) -> None:
 
     table = DnsTable(ZONE, 5, "10.66.0.0/16")
     for i, (_, address) in enumerate(names(count)):
-        apply_event(table, "container.healthy", {
-            "id": f"c{i}", "name": f"bench-svc{i}-1", "stack": "bench", "service": f"svc{i}",
-            "server": "local", "address": address, "version": 1, "ports": []})
+        apply_event(table, "container.healthy", healthy(i, address))
+    for i in range(count, containers):
+        apply_event(table, "container.healthy", healthy(
+            i, f"10.{66 + i // 62500}.{i // 250 % 250}.{i % 250 + 1}"))
     resolver = Resolver(table)
     table.zone  # noqa: B018 - compile once before the clock starts
     listeners = DnsListeners(HostPort("127.0.0.1", port), resolver.answer)
@@ -70,13 +93,18 @@ async def serve_c66d(port: int, count: int) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     print("ready", flush=True)
+    changes = asyncio.ensure_future(churn(table, max(count, containers), per_second)
+                                    if per_second else stop.wait())
     await stop.wait()
+    changes.cancel()
     await listeners.stop()
 
 
-def start_c66d(port: int, count: int, core: int) -> subprocess.Popen[str]:
+def start_c66d(port: int, count: int, core: int, containers: int,
+               per_second: int) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        ["taskset", "-c", str(core), sys.executable, __file__, "--child", str(port), str(count)],
+        ["taskset", "-c", str(core), sys.executable, __file__, "--child", str(port), str(count),
+         str(containers), str(per_second)],
         stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != "ready":
@@ -147,7 +175,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians")
     parser.add_argument("--names", type=int, default=1000)
-    parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--containers", type=int, default=0,
+                        help="containers in c66d's table (default: one per name)")
+    parser.add_argument("--churn", type=int, default=0,
+                        help="container changes per second while c66d serves")
+    parser.add_argument("--child", nargs=4, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         import uvloop
@@ -160,13 +192,16 @@ def main() -> int:
     server_core, load_core = cores[0], cores[-1]
     print(f"{args.names} names, {args.rounds} rounds of {args.seconds:.0f} s; "
           f"servers on core {server_core}, "
-          f"dnsperf on core {load_core}", flush=True)
+          f"dnsperf on core {load_core}"
+          + (f"; c66d holds {args.containers} containers, {args.churn} changes/s"
+             if args.containers or args.churn else ""), flush=True)
     with tempfile.TemporaryDirectory(prefix="c66d-bench-dns-") as tmp:
         work = Path(tmp)
         queries = work / "queries"
         queries.write_text("".join(f"{name} A\n" for name, _ in names(args.names)))
         ports = {"c66d": free_port(), "dnsmasq": free_port()}
-        procs = [start_c66d(ports["c66d"], args.names, server_core)]
+        procs = [start_c66d(ports["c66d"], args.names, server_core, args.containers,
+                            args.churn)]
         try:
             procs.append(start_dnsmasq(ports["dnsmasq"], args.names, server_core, work))
             runs: dict[str, list[dict[str, float]]] = {"c66d": [], "dnsmasq": []}
