@@ -211,3 +211,45 @@ async def test_reschedule_after_moves_only_that_service(
         for host in hosts:
             host.reconnect()
             await delete_stack(client, stack, host.docker_url)
+
+
+async def test_server_cut_off_while_its_old_container_drains(
+        fast: TestClient[Any, Any], hosts: list[Host], busybox_image: str) -> None:
+    """The link breaks in the middle of draining: the old container there is abandoned, the
+    rollout succeeds, and the container is removed once the server answers again."""
+    client, b = fast, hosts[1]
+    stack = await make_stack(client, hosts, busybox_image,
+                             {"web": "    pre_stop_sequence: 4s:USR1\n"}, 2)
+    try:
+        await deploy(client, stack)
+        on_b = next(c for c in await containers(client, stack) if c["server"] == b.name)
+        resp = await client.put(f"/api/v1/stacks/{stack}/env", headers=ADMIN,
+                                json={"variables": {"VERSION": "v2"}})
+        assert resp.status == 200, await resp.text()
+        resp = await client.post(f"/api/v1/stacks/{stack}/deployments", headers=ADMIN)
+        assert resp.status == 202, await resp.text()
+        second = (await resp.json())["id"]
+
+        async def draining() -> bool:
+            now = {c["id"]: c["state"] for c in await containers(client, stack)}
+            return now.get(on_b["id"]) == "draining"
+
+        await until("b's old container draining", draining, timeout=120)
+        await asyncio.sleep(1.0)  # inside its 4 s pre-stop wait
+        b.cut_off()
+        done = await wait_deployment(client, second, timeout=120)
+        assert done["status"] == "succeeded", done
+        assert any(s["action"] == "abandon" and s["server"] == b.name for s in done["steps"])
+        b.reconnect()
+        await wait_server(client, b.name, "up", timeout=60)
+
+        async def settled() -> bool:
+            now = await containers(client, stack)
+            return (len(now) == 2 and all(c["state"] == "healthy" for c in now)
+                    and on_b["id"] not in await asyncio.to_thread(engine_ids, b, stack))
+
+        await until("b's old container removed", settled)
+    finally:
+        for host in hosts:
+            host.reconnect()
+            await delete_stack(client, stack, host.docker_url)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiodocker
+import aiohttp
 from aiodocker.events import DockerEvents
 
 from c66d import jsonio
@@ -108,7 +109,8 @@ class ServerReconciler:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the engine went away or answered nonsense: retry
-                if not isinstance(exc, (C66dError, aiodocker.DockerError, OSError)):
+                if not isinstance(exc, (C66dError, aiodocker.DockerError, OSError,
+                                        aiohttp.ClientError)):
                     self.log.exception("reconciler pass failed")
                 else:
                     self.log.debug("engine not reachable: %s", exc)

@@ -357,9 +357,18 @@ class Rollout:
             await self.store.containers.set_state(record.id, "draining", "")
             self.events.publish("container.draining", **self.event_data(record, service))
         servers = sorted({r.server for r in [*started, *leaving]})
+        serving = {r.server for r in started}
+
+        async def switch(server: str) -> None:
+            try:
+                await self.update_balancer(service, server)
+            except RolloutFailed:
+                if server in serving or self.answers(server):
+                    raise
+                # only old containers there and it stopped answering: drain abandons them
+
         try:
-            await across(servers, lambda server: self.update_balancer(service, server),
-                         serial=service.rollout == "serial")
+            await across(servers, switch, serial=service.rollout == "serial")
         except RolloutFailed:
             await self.remove_all(started)
             for record in leaving:
@@ -413,8 +422,11 @@ class Rollout:
 
     def reachable(self, record: ContainerRecord) -> bool:
         """Its server answers (as far as the link knows); an `unknown` one's does not."""
-        return record.state != UNKNOWN and (
-            record.server == "local" or self.reach.engines.connected(record.server))
+        return record.state != UNKNOWN and self.answers(record.server)
+
+    def answers(self, server: str) -> bool:
+        """Its link is up (the local engine always is)."""
+        return server == "local" or self.reach.engines.connected(server)
 
     async def drain(self, service: ServiceSpec, record: ContainerRecord) -> None:
         """Drain an old container; one whose server does not answer is abandoned instead: the
@@ -427,7 +439,7 @@ class Rollout:
             async with asyncio.timeout(limit):
                 await self.drain_reachable(service, record)
         except (C66dError, aiodocker.DockerError, OSError, aiohttp.ClientError,
-                TimeoutError) as exc:
+                TimeoutError, RuntimeError) as exc:  # RuntimeError: its client was closed
             if self.reachable(record) and not isinstance(exc, TimeoutError | OSError
                                                          | aiohttp.ClientError):
                 raise  # the server answers: a real failure (e.g. its nginx refused)
