@@ -45,6 +45,7 @@ from c66d.store import ContainerRecord, Store
 LOG_LINES = 20
 RESYNC = 30.0  # a full re-list this often even when the engine said nothing
 RETRY = 1.0  # after the engine or its event stream failed
+SETTLE_WAIT = 5.0  # seconds a restart waits for the engine to see the container stopped
 
 
 @dataclass(frozen=True)
@@ -291,6 +292,9 @@ class ServerReconciler:
         if record is None:
             return
         container = self.deps.reach.docker(self.server).containers.container(record.id)
+        # The engine may still be finishing its death (start would then do nothing).
+        with contextlib.suppress(TimeoutError, aiodocker.DockerError):
+            await container.wait(timeout=SETTLE_WAIT, condition="not-running")
         await container.start()
         address = address_of(await container.show())
         await self.deps.store.healing.restarted(record.id, address)
