@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from c66d.orchestrator.deployments import whole
 from c66d.orchestrator.plan import Running, ServerSlot, plan_service
 from c66d.orchestrator.rebuild import index_of
 from c66d.orchestrator.reconcile import Action, Seen, backoff, decide, seen_from_engine
@@ -140,3 +141,8 @@ def test_index_of_a_container_name() -> None:
     assert index_of(rec(name="shop-web-1-3")) == 3
     assert index_of(rec(name="shop-web-1-deploy")) is None
     assert index_of(rec(name="other-web-1-3")) is None
+
+
+def test_rollbacks_and_scales_roll_every_service_after_a_rescheduling_deployment() -> None:
+    moved = {"service_yml": "x", "images": {}, "counts": {"web": 2}, "only": ["web"]}
+    assert whole(moved) == {"service_yml": "x", "images": {}, "counts": {"web": 2}}

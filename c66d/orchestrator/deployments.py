@@ -25,6 +25,11 @@ log = logging.getLogger("c66d.deployments")
 INTERRUPTED = "c66d stopped during the rollout"
 
 
+def whole(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot for a deployment of every service (a rescheduling one names a few)."""
+    return {k: v for k, v in snapshot.items() if k != "only"}
+
+
 class Deployer:
     """Owns the rollout tasks. Requests for one stack queue behind its lock, FIFO."""
 
@@ -81,7 +86,7 @@ class Deployer:
                               detail={"field": "deployment"})
             target = await self.store.deployments.by_number(stack_name, number)
         stack = await self.store.stacks.get(stack_name)
-        snapshot = {**target.snapshot, "counts": await desired_counts(self.store, stack)}
+        snapshot = {**whole(target.snapshot), "counts": await desired_counts(self.store, stack)}
         return await self._start(stack_name, snapshot, actor=actor, rollback_of=target.number)
 
     async def rescale(self, stack_name: str, *, actor: str = "") -> Deployment | None:
@@ -90,7 +95,7 @@ class Deployer:
         if last is None:
             return None
         stack = await self.store.stacks.get(stack_name)
-        snapshot = {**last.snapshot, "counts": await desired_counts(self.store, stack)}
+        snapshot = {**whole(last.snapshot), "counts": await desired_counts(self.store, stack)}
         return await self._start(stack_name, snapshot, actor=actor)
 
     async def reschedule(self, stack_name: str, services: list[str], actor: str
@@ -101,24 +106,22 @@ class Deployer:
         if last is None:
             return None
         stack = await self.store.stacks.get(stack_name)
-        snapshot = {**last.snapshot, "counts": await desired_counts(self.store, stack)}
-        return await self._start(stack_name, snapshot, actor=actor, only=frozenset(services))
+        snapshot = {**whole(last.snapshot), "counts": await desired_counts(self.store, stack),
+                    "only": sorted(services)}  # kept in the snapshot: a resumed one does the same
+        return await self._start(stack_name, snapshot, actor=actor)
 
     async def _start(self, stack: str, snapshot: dict[str, Any], *, actor: str,
                      rollback_of: int | None = None,
-                     wait_for: Callable[[], Awaitable[None]] | None = None,
-                     only: frozenset[str] = frozenset()) -> Deployment:
+                     wait_for: Callable[[], Awaitable[None]] | None = None) -> Deployment:
         deployment = await self.store.deployments.create(stack, snapshot, actor=actor,
                                                          rollback_of=rollback_of)
-        task = asyncio.create_task(self._run(deployment, wait_for, only),
-                                   name=f"rollout-{stack}")
+        task = asyncio.create_task(self._run(deployment, wait_for), name=f"rollout-{stack}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return deployment
 
     async def _run(self, deployment: Deployment,
-                   wait_for: Callable[[], Awaitable[None]] | None = None,
-                   only: frozenset[str] = frozenset()) -> None:
+                   wait_for: Callable[[], Awaitable[None]] | None = None) -> None:
         lock = self._locks.setdefault(deployment.stack, asyncio.Lock())
         async with lock:
             if wait_for is not None:  # a resumed rollout: its servers first
@@ -126,7 +129,7 @@ class Deployer:
             try:
                 auth = self.registry_auth() if self.registry_auth is not None else None
                 rollout = Rollout(self.store, self.events, self.reach, deployment, auth,
-                                  balancer=self.balancer, only=only)
+                                  balancer=self.balancer)
                 if self.dns_table is not None:
                     apply_behaviours(self.dns_table, deployment.stack, rollout.spec)
                 await rollout.run()

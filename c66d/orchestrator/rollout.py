@@ -61,9 +61,8 @@ def container_address(info: dict[str, Any]) -> str:
 class Rollout:
     def __init__(self, store: Store, events: EventBus, reach: Reach, deployment: Deployment,
                  registry_auth: dict[str, str] | None = None,
-                 balancer: Balancer | None = None, only: frozenset[str] = frozenset()) -> None:
+                 balancer: Balancer | None = None) -> None:
         self.store, self.events, self.reach = store, events, reach
-        self.only = only  # roll out just these services (empty: all)
         self.balancer = balancer  # nginx per SSH server; None: no load balancing
         self.deployment = deployment
         self.stack = deployment.stack
@@ -73,6 +72,7 @@ class Rollout:
         self.spec: StackSpec = parse_service_file(snapshot["service_yml"])
         self.images: dict[str, str] = snapshot["images"]
         self.counts: dict[str, int] = snapshot["counts"]
+        self.only = frozenset(snapshot.get("only", ()))  # just these services (empty: all)
         self.env: dict[str, str] = {}
 
     async def step(self, action: str, *, service: str = "", server: str = "",
