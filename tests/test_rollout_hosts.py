@@ -412,7 +412,7 @@ async def test_keep_alive_clients_see_no_failure_across_nginx_reloads(lab: Lab) 
     """Clients that keep their connections open while a rollout reloads nginx twice."""
     client, stack = lab.client, lab.stack
     first = await deploy(client, stack)
-    assert first["status"] == "succeeded", first
+    assert first["status"] == "succeeded", (first["reason"], first["steps"])
     scaled = await scale(client, stack, 2)  # one web container behind each server's nginx
     assert scaled["status"] == "succeeded", scaled
     resp = await client.put(f"/api/v1/stacks/{stack}/env", headers=ADMIN,
