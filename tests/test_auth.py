@@ -205,7 +205,7 @@ async def test_every_change_is_in_the_audit_trail(client: Client) -> None:
 
 async def test_stack_changes_are_recorded_under_the_person_who_made_them(client: Client) -> None:
     people = await cast(client)
-    yml = "services:\n  web:\n    image: c66d-test/busybox:latest\n"
+    yml = "services:\n  web:\n    image: c66d-test/not-there:0\n"
     await api(client, "POST", "/api/v1/stacks", json={"name": STACK, "service_yml": yml},
               status=201)
     await api(client, "PUT", f"/api/v1/stacks/{STACK}/env", headers=people.headers["stack_admin"],
@@ -215,3 +215,7 @@ async def test_stack_changes_are_recorded_under_the_person_who_made_them(client:
     assert ("admin", "stack.create") in got and ("sam", "stack.env") in got
     env = next(e for e in entries if e["action"] == "stack.env")
     assert env["detail"]["token"] and env["address"] == "127.0.0.1"
+    # a deployment names who started it (the image does not exist: it fails at the pull)
+    started = await api(client, "POST", f"/api/v1/stacks/{STACK}/deployments",
+                        headers=people.headers["deployer"], status=202)
+    assert started["actor"] == "dan"

@@ -18,6 +18,12 @@ def identity_of(request: web.Request) -> Identity | None:
     return found if isinstance(found, Identity) else None
 
 
+def actor_name(request: web.Request) -> str:
+    """Who is acting, for records such as a deployment's `actor` ('' when anonymous)."""
+    identity = identity_of(request)
+    return identity.name if identity is not None and not identity.anonymous else ""
+
+
 def signed_in(request: web.Request) -> Identity:
     """The caller on a route that needs sign-in (the middleware made sure there is one)."""
     identity = identity_of(request)

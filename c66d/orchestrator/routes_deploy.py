@@ -8,7 +8,7 @@ import contextlib
 from aiohttp import web
 
 from c66d.auth import require
-from c66d.auth.audit import audit
+from c66d.auth.audit import actor_name, audit
 from c66d.errors import Invalid
 from c66d.keys import EVENTS, STORE
 from c66d.orchestrator.deployments import Deployer, deployment_view
@@ -43,7 +43,7 @@ async def list_deployments(request: web.Request) -> web.Response:
 async def start_deployment(request: web.Request) -> web.Response:
     stack = request.match_info["stack"]
     await request.app[STORE].stacks.get(stack)
-    deployment = await request.app[DEPLOYER].deploy(stack, actor="admin")
+    deployment = await request.app[DEPLOYER].deploy(stack, actor=actor_name(request))
     await _record(request, "deployment.start", stack, number=deployment.number)
     return json_response(deployment_view(deployment), status=202)
 
@@ -54,7 +54,7 @@ async def rollback(request: web.Request) -> web.Response:
     stack = request.match_info["stack"]
     body = await read_json(request)
     deployment = await request.app[DEPLOYER].rollback(stack, body.get("deployment"),
-                                                      actor="admin")
+                                                      actor=actor_name(request))
     await _record(request, "deployment.rollback", stack, number=deployment.number,
                   to=deployment.rollback_of)
     return json_response(deployment_view(deployment), status=202)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from c66d.auth import identity_of, readable_stacks
-from c66d.auth.audit import audit
+from c66d.auth.audit import actor_name, audit
 from c66d.keys import EVENTS, LISTENERS, STORE
 from c66d.orchestrator import stacks
 from c66d.orchestrator.routes_deploy import DEPLOYER
@@ -110,7 +110,7 @@ async def scale_service(request: web.Request) -> web.Response:
     count = await stacks.scale(request.app[STORE], name, service, body.get("count"))
     await _record(request, "service.scale", name, service=service, count=count)
     request.app[EVENTS].publish("service.scaled", stack=name, service=service, count=count)
-    deployment = await request.app[DEPLOYER].rescale(name, actor="admin")
+    deployment = await request.app[DEPLOYER].rescale(name, actor=actor_name(request))
     return json_response({"stack": name, "service": service, "count": count,
                           "deployment": deployment.id if deployment else None})
 

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from c66d.auth import allowed, audit, identity_of
+from c66d.auth.audit import actor_name
 from c66d.errors import C66dError, Invalid
 from c66d.keys import EVENTS, LISTENERS, STORE
 from c66d.orchestrator import stacks
@@ -144,20 +145,15 @@ async def scale_service(request: web.Request) -> web.StreamResponse:
         return await _stack_page(request, status=400, scale_error={service: exc.message})
     await audit(request, "service.scale", stack=name, detail={"service": service, "count": count})
     request.app[EVENTS].publish("service.scaled", stack=name, service=service, count=count)
-    deployment = await request.app[DEPLOYER].rescale(name, actor=_actor(request))
+    deployment = await request.app[DEPLOYER].rescale(name, actor=actor_name(request))
     raise see_other(f"/deployments/{deployment.id}" if deployment else f"/stacks/{name}")
-
-
-def _actor(request: web.Request) -> str:
-    who = identity_of(request)
-    return who.name if who else ""
 
 
 @access("deploy")
 async def deploy(request: web.Request) -> web.StreamResponse:
     name = request.match_info["stack"]
     try:
-        deployment = await request.app[DEPLOYER].deploy(name, actor=_actor(request))
+        deployment = await request.app[DEPLOYER].deploy(name, actor=actor_name(request))
     except C66dError as exc:
         return await _stack_page(request, status=exc.status, message=exc.message)
     await audit(request, "deployment.start", stack=name, detail={"number": deployment.number})
@@ -170,7 +166,7 @@ async def rollback(request: web.Request) -> web.StreamResponse:
     raw = (await form(request)).get("deployment", "")
     number: Any = int(raw) if raw.isdigit() else None
     try:
-        deployment = await request.app[DEPLOYER].rollback(name, number, actor=_actor(request))
+        deployment = await request.app[DEPLOYER].rollback(name, number, actor=actor_name(request))
     except C66dError as exc:
         return await _stack_page(request, status=exc.status, message=exc.message)
     await audit(request, "deployment.rollback", stack=name,
