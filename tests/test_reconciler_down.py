@@ -72,7 +72,7 @@ async def deploy(client: TestClient[Any, Any], stack: str) -> dict[str, Any]:
     resp = await client.post(f"/api/v1/stacks/{stack}/deployments", headers=ADMIN)
     assert resp.status == 202, await resp.text()
     done = await wait_deployment(client, (await resp.json())["id"], timeout=150)
-    assert done["status"] == "succeeded", done
+    assert done["status"] == "succeeded", (done["reason"], done["steps"])
     return done
 
 

@@ -78,6 +78,11 @@ def test_rollout_owned_containers_are_left_alone() -> None:
     assert run([rec(state="draining")], []) == []
     # Created by a rollout that has not recorded it yet.
     assert run([], [seen("new", deployment=2)], busy={("shop", 2)}) == []
+    # Healthy but its rollout still runs (e.g. removing it after nginx refused): not recreated.
+    assert run([rec()], [], busy={("shop", 1)}) == []
+    # An abandoned one goes even while a rollout of its deployment runs.
+    assert kinds(run([rec(state="abandoned")], [seen()], busy={("shop", 1)})) == [
+        ("remove", "a")]
 
 
 def test_strays_of_known_stacks_are_removed_others_left() -> None:

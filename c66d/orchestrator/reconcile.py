@@ -1,8 +1,9 @@
 """What the reconciler does to one server's containers: a pure function of desired and actual.
 
 Desired: the containers the store records on the server. Actual: the containers the engine
-lists with c66d's labels. A rollout owns the containers it is starting or draining, so those are
-left alone; everything else is brought back to running, or removed when nothing wants it.
+lists with c66d's labels. A rollout owns the containers of its deployment until it finishes, and
+the ones it is draining, so those are left alone (abandoned ones excepted); everything else is
+brought back to running, or removed when nothing wants it.
 """
 
 from __future__ import annotations
@@ -74,8 +75,8 @@ def seen_from_engine(summary: dict[str, Any]) -> Seen | None:
 def _for_record(record: ContainerRecord, seen: Seen | None, busy: bool,
                 now: float) -> Action | None:
     act = _action_factory(record)
-    if record.state == "draining" or (record.state == "starting" and busy):
-        return None  # the rollout is stopping or checking it
+    if record.state == "draining" or (busy and record.state != ABANDONED):
+        return None  # its rollout is checking, switching, stopping or removing it
     if record.state == ABANDONED:
         return act("remove", "left by an interrupted rollout")
     if seen is None or not seen.running:
