@@ -40,3 +40,23 @@ def test_a_stale_pid_file_naming_another_process_starts_nginx(hosts: list[Host])
         bystander.kill()
         bystander.wait()
         host.stop_nginx()
+
+
+def test_a_pid_file_naming_another_hosts_nginx_leaves_that_nginx_alone(
+        hosts: list[Host]) -> None:
+    here, there = hosts
+    conf = render([Site("shop", "web", 80, ("shop.example",), (Backend("10.66.1.2", 8000),),
+                        "roundrobin")]).text
+    try:
+        assert _apply(there, conf).stdout.strip() == "started"
+        other, _ = _master(there)
+        workers = there.run("pgrep", "-P", str(other)).stdout.split()
+        # the pid was reused on this machine by the other host's nginx master
+        here.run("sh", "-c", f"echo {other} > {Layout().pid}")
+        mine = _apply(here, conf)
+        assert (mine.returncode, mine.stdout.strip()) == (0, "started"), mine.stderr
+        assert _master(here)[0] != other
+        assert there.run("pgrep", "-P", str(other)).stdout.split() == workers  # not reloaded
+    finally:
+        here.stop_nginx()
+        there.stop_nginx()

@@ -39,8 +39,15 @@ fi
 [ -f "$conf" ] && cp -p "$conf" "$conf.previous"
 mv -f "$cand" "$conf" || exit 4
 pid=$(cat "$pidfile" 2>/dev/null)
-# a pid file left by an nginx that was killed may name another process by now
-if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = nginx ]; then
+# a pid file left by an nginx that was killed may name another process by now, even another
+# nginx (of another network namespace on this machine): only our own master counts
+master=no; here=$(readlink /proc/$$/ns/net)
+if [ -n "$pid" ] && [ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" = "$here" ]; then
+  case "$(tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline")" in
+    "nginx: master process"*) master=yes ;;
+  esac
+fi
+if [ $master = yes ]; then
   before=" $(pgrep -P "$pid" | tr '\n' ' ') "
   if ! nginx -c "$conf" -s reload; then
     [ -f "$conf.previous" ] && mv -f "$conf.previous" "$conf"; exit 5
