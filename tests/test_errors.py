@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
+from tests.support.http import ADMIN
+
 
 async def test_api_error_envelope(client: TestClient[object, object]) -> None:
     resp = await client.get("/api/v1/no-such-thing")
@@ -51,3 +53,11 @@ async def test_method_not_allowed_keeps_allow_header(client: TestClient[object, 
     assert resp.status == 405
     assert "GET" in resp.headers["Allow"]
     assert (await resp.json())["error"]["code"] == "UNSUPPORTED"
+
+
+async def test_a_deployment_id_that_is_no_number_says_so(
+        client: TestClient[object, object]) -> None:
+    resp = await client.get("/api/v1/deployments/latest", headers=ADMIN)
+    assert resp.status == 404
+    error = (await resp.json())["error"]
+    assert error["code"] == "NOT_FOUND" and "ids are numbers" in error["message"]

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from c66d.auth import require
 from c66d.auth.audit import actor_name, audit
-from c66d.errors import Invalid
+from c66d.errors import Invalid, NotFound
 from c66d.keys import EVENTS, STORE
 from c66d.orchestrator.deployments import Deployer, deployment_view
 from c66d.store import Step
@@ -68,7 +68,7 @@ def _step_view(step: Step) -> dict[str, object]:
 def _deployment_id(request: web.Request) -> int:
     raw = request.match_info["id"]
     if not raw.isdigit():
-        raise web.HTTPNotFound()
+        raise NotFound(f"no deployment {raw!r}: deployment ids are numbers")
     return int(raw)
 
 
