@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from c66d.config import Config
 from c66d.orchestrator.provisioner import PROVISIONER
 from tests.support.gitrepo import GitSshServer, start_sshd
 from tests.support.hosts import wait_server
@@ -26,6 +27,13 @@ from tests.support.proc import C66dProcess
 
 Client = TestClient[Any, Any]
 DUMMY = {"driver": "dummy", "key": "account-key-that-stays-secret"}
+
+
+@pytest.fixture
+def config(config: Config) -> Config:
+    """The 'cloud node' is this machine itself: no overlay onto it (its wireguard-go would be
+    started in this machine's own namespace and outlive the test)."""
+    return config.replace(net_overlay="none")
 
 
 @pytest.fixture
@@ -88,6 +96,7 @@ async def test_a_node_becomes_a_server_and_is_destroyed_with_it(
 
 def test_cli_provisions_with_credentials_from_the_environment(
         c66d: C66dProcess, node_sshd: GitSshServer, docker_engine: str) -> None:
+    c66d.env["C66D_NET_OVERLAY"] = "none"  # the node is this machine (see `config`)
     proc = c66d.start()
     env = {**os.environ, "C66D_URL": proc.url, "C66D_PASSWORD": ADMIN_PASSWORD,
            "C66D_CLOUD_KEY": DUMMY["key"]}

@@ -100,7 +100,12 @@ class Mesh:
                 await self.shell.run(server, mesh.rule_argv("-I", rule))
 
     async def ensure_interface(self, server: str, iface: str) -> None:
-        if (await self.shell.run(server, ["wg", "show", iface, "public-key"], check=False)).ok:
+        if server == CONTROL and self._local is None:
+            # not ours: a wireguard-go left by a c66d killed with -9 (it ends with its
+            # interface); it holds the port and answers with nobody supervising it
+            await self.shell.run(server, ["ip", "link", "del", iface], check=False)
+        elif (await self.shell.run(server, ["wg", "show", iface, "public-key"],
+                                   check=False)).ok:
             return
         if server == CONTROL:
             await self._start_local(iface)

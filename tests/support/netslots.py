@@ -41,6 +41,7 @@ class NetSlot:
 
     def release(self) -> None:
         remove_local_network(self.net_name)
+        remove_local_overlay(self.net_name)
         self.handle.close()
 
 
@@ -57,8 +58,18 @@ def take_slot() -> NetSlot:
             continue
         slot = NetSlot(number, handle)
         remove_local_network(slot.net_name)
+        remove_local_overlay(slot.net_name)
         return slot
     pytest.fail("every ContainerNet test slot is in use")
+
+
+def remove_local_overlay(name: str) -> None:
+    """Overlay interfaces of this slot left in this machine's namespace (`{name}w*` WireGuard,
+    whose wireguard-go ends with its interface; `{name}x*` VXLAN): a c66d killed with -9
+    leaves its wireguard-go running, holding the slot's UDP port."""
+    for link in Path("/sys/class/net").iterdir():
+        if link.name.startswith((f"{name}w", f"{name}x")):
+            subprocess.run(["ip", "link", "del", link.name], capture_output=True, timeout=30)
 
 
 def remove_local_network(name: str, docker_host: str | None = None) -> None:
