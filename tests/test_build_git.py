@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -77,3 +78,22 @@ def test_ssh_command_quotes_paths_with_spaces() -> None:
     command = ssh_command(key)
     assert "'/data dir/key file'" in command
     assert "'UserKnownHostsFile=/data dir/known hosts'" in command
+
+
+async def test_fetches_by_commit_also_fetch_only_what_is_new(tmp_path: Path) -> None:
+    """Webhooks name the commit: each build fetches it by sha. What the mirror has must be
+    known to the next negotiation, or every fetch sends the whole tree again."""
+    repo = make_repo(tmp_path / "src")
+    repo.write("big.bin", os.urandom(2_000_000))
+    git = GitRunner(lambda line: None)
+    mirrors = Mirrors(tmp_path / "repos")
+    mirror, _ = await mirrors.fetch(git, repo.url, repo.commit("big file"), "main")
+    # keep every received pack as it came (git unpacks small ones into loose objects and
+    # drops those it has, which would hide a big file sent again)
+    subprocess.run(["git", "-C", str(mirror), "config", "fetch.unpackLimit", "1"], check=True)
+    for n in range(2):
+        before = _pack_bytes(mirror)
+        repo.write("nonce", f"{n}\n")
+        sha = repo.commit(f"nonce {n}")
+        assert (await mirrors.fetch(git, repo.url, sha, "main"))[1] == sha
+        assert _pack_bytes(mirror) - before < 100_000  # the big file did not travel again

@@ -93,6 +93,9 @@ def failure(url: str, output: str, code: int, what: str) -> GitFailed | NoSpace:
     return kind(f"{what}: {last}")
 
 
+FETCHED_REF = "refs/c66d/fetched"
+
+
 def looks_like_sha(ref: str) -> bool:
     return bool(_SHA.match(ref))
 
@@ -160,8 +163,10 @@ class Mirrors:
         path = await self.prepare(git, url)
         target = ref or branch
         if len(target) == 40 and looks_like_sha(target):  # a full sha names itself
+            # kept under a ref: the next fetch offers it as what we have, so only what is new
+            # travels (a commit in FETCH_HEAD only is offered to nobody)
             code, out = await git.run(["-C", str(path), "fetch", "--depth=1", "--no-tags", url,
-                                       target])
+                                       f"+{target}:{FETCHED_REF}"])
             if code != 0 and not await self._has_commit(git, path, target):
                 raise failure(url, out, code, f"cannot fetch commit {target} from {url}")
             return path, target
