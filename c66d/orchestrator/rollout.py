@@ -12,13 +12,13 @@ import time
 from typing import Any
 
 import aiodocker
-import aiohttp
 
 from c66d.errors import C66dError
 from c66d.events import EventBus
 from c66d.logs import get_logger
 from c66d.orchestrator.capacity import with_memory
 from c66d.orchestrator.containers import MANAGED, ContainerSpec, container_spec, one_off_spec
+from c66d.orchestrator.draining import Drainer
 from c66d.orchestrator.envrefs import resolve
 from c66d.orchestrator.errors import (
     HealthCheckFailed,
@@ -31,7 +31,7 @@ from c66d.orchestrator.health import HealthResult, wait_healthy
 from c66d.orchestrator.lbapply import Balancer
 from c66d.orchestrator.plan import Running, ServerSlot, eligible, plan_service
 from c66d.orchestrator.reach import Reach
-from c66d.orchestrator.reconcile import ABANDONED, UNKNOWN
+from c66d.orchestrator.reconcile import UNKNOWN
 from c66d.orchestrator.servicefile import parse_service_file
 from c66d.orchestrator.spec import ServiceSpec, StackSpec
 from c66d.orchestrator.testhook import maybe_pause
@@ -39,7 +39,6 @@ from c66d.store import ContainerRecord, Deployment, Store
 
 LOG_LINES = 20
 CONNECTING_WAIT = 15.0  # seconds a rollout waits for servers whose link is still connecting
-DRAIN_SLACK = 30.0  # seconds a drain may take beyond its stop sequence and stop_grace
 # Containers a rollout counts as running (restarting/crashloop: the reconciler's, replaced
 # like any other when the spec changes).
 RUNNING_STATES = ("starting", "healthy", "running", "restarting", "crashloop")
@@ -74,6 +73,8 @@ class Rollout:
         self.counts: dict[str, int] = snapshot["counts"]
         self.only = frozenset(snapshot.get("only", ()))  # just these services (empty: all)
         self.env: dict[str, str] = {}
+        self.drainer = Drainer(store, events, reach, self.step, self.unbalance, self.remove_all,
+                               self.event_data, self.log)
 
     async def step(self, action: str, *, service: str = "", server: str = "",
                    status: str = "ok", message: str = "") -> None:
@@ -153,7 +154,7 @@ class Rollout:
         old = [c for c in current if c.id in set(plan.stop)]
         started = await self.bring_up(service, image, env, plan.start, old)
         await self.balance(service, started, old)
-        await across(old, lambda record: self.drain(service, record),
+        await across(old, lambda record: self.drainer.drain(service, record),
                      serial=service.rollout == "serial")
 
     async def bring_up(self, service: ServiceSpec, image: str, env: dict[str, str],
@@ -172,7 +173,7 @@ class Rollout:
                 if n == 0 and start and service.deploy_command:
                     await self.run_once(start[0], service, image, env)
                 if n == 0 and service.pre_start_signal:
-                    await self.signal_all(old, service.pre_start_signal)
+                    await self.drainer.signal_all(old, service.pre_start_signal)
                 fresh = await self.start_new(service, image, env, start, batch)
                 await self.health_all(service, fresh)
                 started += fresh
@@ -352,7 +353,7 @@ class Rollout:
         """Switch each server's nginx from the old containers (marked draining here) to the
         healthy new ones in one reload. If a server's nginx refuses, the new containers go
         and the old ones keep serving."""
-        leaving = [r for r in old if self.reachable(r)]
+        leaving = [r for r in old if self.drainer.reachable(r)]
         for record in leaving:
             await self.store.containers.set_state(record.id, "draining", "")
             self.events.publish("container.draining", **self.event_data(record, service))
@@ -363,7 +364,7 @@ class Rollout:
             try:
                 await self.update_balancer(service, server)
             except RolloutFailed:
-                if server in serving or self.answers(server):
+                if server in serving or self.drainer.answers(server):
                     raise
                 # only old containers there and it stopped answering: drain abandons them
 
@@ -409,76 +410,6 @@ class Rollout:
         if done is not None:
             await self.step("balancer", service=service.name, server=server,
                             message="; ".join(("nginx updated", *done.warnings)))
-
-    async def signal_all(self, records: list[ContainerRecord], signal: str) -> None:
-        for record in records:
-            if not self.reachable(record):
-                continue
-            try:
-                container = self.reach.docker(record.server).containers.container(record.id)
-                await container.kill(signal=signal)
-            except (aiodocker.DockerError, C66dError) as exc:
-                self.log.warning("cannot signal %s: %s", record.name, exc.message)
-
-    def reachable(self, record: ContainerRecord) -> bool:
-        """Its server answers (as far as the link knows); an `unknown` one's does not."""
-        return record.state != UNKNOWN and self.answers(record.server)
-
-    def answers(self, server: str) -> bool:
-        """Its link is up (the local engine always is)."""
-        return server == "local" or self.reach.engines.connected(server)
-
-    async def drain(self, service: ServiceSpec, record: ContainerRecord) -> None:
-        """Drain an old container; one whose server does not answer is abandoned instead: the
-        reconciler removes it when the server is back, and the rollout goes on."""
-        if not self.reachable(record):
-            await self.abandon(record, f"server {record.server} does not answer")
-            return
-        limit = DRAIN_SLACK + service.stop_grace + sum(s.seconds for s in service.pre_stop_sequence)
-        try:
-            async with asyncio.timeout(limit):
-                await self.drain_reachable(service, record)
-        except (C66dError, aiodocker.DockerError, OSError, aiohttp.ClientError,
-                TimeoutError, RuntimeError) as exc:  # RuntimeError: its client was closed
-            if self.reachable(record) and not isinstance(exc, TimeoutError | OSError
-                                                         | aiohttp.ClientError):
-                raise  # the server answers: a real failure (e.g. its nginx refused)
-            await self.abandon(record, f"server {record.server} stopped answering: "
-                                       f"{getattr(exc, 'message', None) or exc!r}")
-
-    async def abandon(self, record: ContainerRecord, why: str) -> None:
-        await self.store.containers.set_state(record.id, ABANDONED, "")
-        self.events.publish("container.stopped", **self.event_data_plain(record),
-                            state=ABANDONED, reason=why)
-        await self.step("abandon", service=record.service, server=record.server,
-                        message=f"{record.name}: {why}; removed when the server answers again")
-
-    def event_data_plain(self, record: ContainerRecord) -> dict[str, Any]:
-        return {"id": record.id, "name": record.name, "stack": record.stack,
-                "service": record.service, "server": record.server,
-                "address": record.address, "version": record.deployment, "ports": []}
-
-    async def drain_reachable(self, service: ServiceSpec, record: ContainerRecord) -> None:
-        """Out of DNS and the balancer first, then the stop sequence, then stop and remove."""
-        await self.store.containers.set_state(record.id, "draining", "")
-        self.events.publish("container.draining", **self.event_data(record, service))
-        await self.unbalance(service, record)
-        container = self.reach.docker(record.server).containers.container(record.id)
-        for step in service.pre_stop_sequence:
-            if step.signal:
-                try:
-                    await container.kill(signal=step.signal)
-                except aiodocker.DockerError:
-                    break  # it is gone already
-            else:
-                await asyncio.sleep(step.seconds)
-        try:
-            await container.stop(t=int(service.stop_grace))
-        except aiodocker.DockerError as exc:
-            if exc.status not in (304, 404):
-                raise
-        await self.remove_all([record])
-        await self.step("stop", service=service.name, server=record.server, message=record.name)
 
 
 async def managed_containers(docker: aiodocker.Docker, stack: str) -> list[dict[str, Any]]:
