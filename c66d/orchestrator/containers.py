@@ -32,6 +32,17 @@ def config_hash(service: ServiceSpec, image: str, env: dict[str, str]) -> str:
     return hashlib.sha256(jsonio.dumpb(material)).hexdigest()[:16]
 
 
+def container_address(info: dict[str, Any]) -> str:
+    """A container's address from the engine's inspect answer (its first network's)."""
+    settings = info.get("NetworkSettings") or {}
+    if settings.get("IPAddress"):
+        return str(settings["IPAddress"])
+    for network in (settings.get("Networks") or {}).values():
+        if network.get("IPAddress"):
+            return str(network["IPAddress"])
+    return ""
+
+
 def labels(stack: str, service: str, deployment: int, digest: str) -> dict[str, str]:
     return {
         MANAGED: "true", f"{LABEL}.stack": stack, f"{LABEL}.service": service,

@@ -25,7 +25,7 @@ from c66d import jsonio
 from c66d.errors import C66dError
 from c66d.events import EventBus
 from c66d.logs import get_logger
-from c66d.orchestrator.containers import MANAGED
+from c66d.orchestrator.containers import MANAGED, container_address
 from c66d.orchestrator.health import wait_healthy
 from c66d.orchestrator.reach import Reach
 from c66d.orchestrator.rebuild import rebuild_config
@@ -65,16 +65,6 @@ def container_event(record: ContainerRecord, service: ServiceSpec | None,
     return {"id": record.id, "name": record.name, "stack": record.stack,
             "service": record.service, "server": record.server, "address": record.address,
             "version": record.deployment, "ports": ports, **extra}
-
-
-def address_of(info: dict[str, Any]) -> str:
-    settings = info.get("NetworkSettings") or {}
-    if settings.get("IPAddress"):
-        return str(settings["IPAddress"])
-    for network in (settings.get("Networks") or {}).values():
-        if network.get("IPAddress"):
-            return str(network["IPAddress"])
-    return ""
 
 
 class ServerReconciler:
@@ -296,7 +286,7 @@ class ServerReconciler:
         with contextlib.suppress(TimeoutError, aiodocker.DockerError):
             await container.wait(timeout=SETTLE_WAIT, condition="not-running")
         await container.start()
-        address = address_of(await container.show())
+        address = container_address(await container.show())
         await self.deps.store.healing.restarted(record.id, address)
         await self.note(action, "restarted", f"restart {record.restarts} ({action.reason})")
         await self.started(record, "container.restarted", address)
@@ -319,7 +309,7 @@ class ServerReconciler:
         docker = self.deps.reach.docker(self.server)
         container = await docker.containers.create_or_replace(record.name, config)
         await container.start()
-        address = address_of(await container.show())
+        address = container_address(await container.show())
         fresh = await self.deps.store.healing.recreated(record.id, container.id, address)
         await self.note(action, "recreated", f"as {container.id[:12]} ({action.reason})")
         self.deps.events.publish("container.removed", **container_event(record, None))

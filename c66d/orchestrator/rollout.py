@@ -17,7 +17,13 @@ from c66d.errors import C66dError
 from c66d.events import EventBus
 from c66d.logs import get_logger
 from c66d.orchestrator.capacity import with_memory
-from c66d.orchestrator.containers import MANAGED, ContainerSpec, container_spec, one_off_spec
+from c66d.orchestrator.containers import (
+    MANAGED,
+    ContainerSpec,
+    container_address,
+    container_spec,
+    one_off_spec,
+)
 from c66d.orchestrator.draining import Drainer
 from c66d.orchestrator.envrefs import resolve
 from c66d.orchestrator.errors import (
@@ -45,16 +51,6 @@ RUNNING_STATES = ("starting", "healthy", "running", "restarting", "crashloop")
 # Planned too: `unknown` ones (their server is down) are never kept there, so replacements start
 # on servers that answer and the old ones are abandoned to the reconciler (see drain).
 PLANNED_STATES = (*RUNNING_STATES, UNKNOWN)
-
-
-def container_address(info: dict[str, Any]) -> str:
-    settings = info.get("NetworkSettings") or {}
-    if settings.get("IPAddress"):
-        return str(settings["IPAddress"])
-    for network in (settings.get("Networks") or {}).values():
-        if network.get("IPAddress"):
-            return str(network["IPAddress"])
-    return ""
 
 
 class Rollout:
