@@ -406,6 +406,16 @@ async def test_https_ports_are_served_with_tls_by_each_servers_nginx(lab: Lab) -
         assert await asyncio.to_thread(tls_get, host.address, site) == ("parallel", site)
         files = sorted((host.dir / "etc-nginx" / "c66d" / "tls").iterdir())
         assert {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o600}
+    # The certificate goes with its deployment: rolling back to the first one (made before
+    # the stack had a certificate) serves the servers' own again, whatever the stack says now.
+    resp = await lab.client.post(f"/api/v1/stacks/{stack}/rollback", headers=ADMIN,
+                                 json={"deployment": done["number"]})
+    assert resp.status == 202, await resp.text()
+    back = await wait_deployment(lab.client, (await resp.json())["id"], timeout=150)
+    assert back["status"] == "succeeded", back
+    for host in lab.hosts:
+        body, cn = await asyncio.to_thread(tls_get, host.address, site)
+        assert (body, cn) == ("parallel", f"{host.name}.c66d")
 
 
 async def test_keep_alive_clients_see_no_failure_across_nginx_reloads(lab: Lab) -> None:

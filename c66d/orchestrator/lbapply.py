@@ -165,7 +165,7 @@ class Balancer:
         files, certificates, warnings = [SELF_SIGNED], {}, []
         for stack in stacks:
             try:
-                env = await self.store.stacks.env(stack)
+                env = await self.deployed_env(stack)
             except C66dError:  # deleted meanwhile
                 continue
             pem, why = stack_pem(env)
@@ -177,6 +177,18 @@ class Balancer:
                 files.append(name)
                 certificates[stack] = f"{self.layout.tls}/{name}"
         return tuple(files), certificates, warnings
+
+    async def deployed_env(self, stack: str) -> dict[str, str]:
+        """The variables the stack's newest running or successful deployment was made with
+        (its certificate goes with its deployment: a rollback brings the old one back);
+        the stack's variables now when that deployment kept none."""
+        for deployment in await self.store.deployments.for_stack(stack, limit=20):
+            if deployment.status in ("running", "succeeded"):
+                sealed = deployment.snapshot.get("env")
+                if sealed:
+                    return self.store.stacks.open_env(sealed)
+                break
+        return await self.store.stacks.env(stack)
 
     async def put_files(self, server: str, names: Sequence[str]) -> None:
         """Write the TLS files the configuration names that the server lacks (0600)."""
