@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -37,29 +35,7 @@ from c66d.orchestrator.ssh import Result, load_or_create_client_key
 ENGINES = web.AppKey("engines", Engines)
 
 
-LOCAL_CHECK_TTL = 1.0  # seconds a check of the local engine answers every status request
-
-
-@dataclass
-class _LocalCheck:
-    at: float = -LOCAL_CHECK_TTL
-    result: dict[str, Any] = field(default_factory=dict)
-
-
-LOCAL_CHECK = web.AppKey("local_check", _LocalCheck)
-
-
 async def check_local(app: web.Application) -> dict[str, Any]:
-    """The local engine's state, asked at most once a second however often status is read."""
-    cached = app[LOCAL_CHECK]
-    if time.monotonic() - cached.at < LOCAL_CHECK_TTL and cached.result:
-        return cached.result
-    cached.result = await _check_local(app)
-    cached.at = time.monotonic()
-    return cached.result
-
-
-async def _check_local(app: web.Application) -> dict[str, Any]:
     """Ask the local engine for its version and record the server's state."""
     store, engines = app[STORE], app[ENGINES]
     previous = (await store.servers.get("local")).state
@@ -152,7 +128,6 @@ async def _deployer_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def setup(app: web.Application) -> None:
-    app[LOCAL_CHECK] = _LocalCheck()
     async def dns_source() -> list[DnsContainer]:
         return await healthy_containers(app[STORE], app[DNS_TABLE])
 

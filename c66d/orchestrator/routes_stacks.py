@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from c66d.auth import identity_of, readable_stacks
@@ -9,6 +11,7 @@ from c66d.auth.audit import actor_name, audit
 from c66d.keys import EVENTS, LISTENERS, STORE
 from c66d.orchestrator import stacks
 from c66d.orchestrator.routes_deploy import DEPLOYER
+from c66d.store import Deployment
 from c66d.web.access import access
 from c66d.web.api import json_response, page_body, page_params, paged, read_json
 from c66d.web.openapi import doc
@@ -68,10 +71,7 @@ async def update_stack(request: web.Request) -> web.Response:
 @access("stack_admin")
 @doc(status=204)
 async def delete_stack(request: web.Request) -> web.Response:
-    name = request.match_info["stack"]
-    await request.app[STORE].stacks.delete(name)
-    await _record(request, "stack.delete", name)
-    request.app[EVENTS].publish("stack.deleted", stack=name)
+    await remove_stack(request, request.match_info["stack"])
     return web.Response(status=204)
 
 
@@ -107,12 +107,25 @@ async def put_env(request: web.Request) -> web.Response:
 async def scale_service(request: web.Request) -> web.Response:
     body = await read_json(request)
     name, service = request.match_info["stack"], request.match_info["service"]
-    count = await stacks.scale(request.app[STORE], name, service, body.get("count"))
-    await _record(request, "service.scale", name, service=service, count=count)
-    request.app[EVENTS].publish("service.scaled", stack=name, service=service, count=count)
-    deployment = await request.app[DEPLOYER].rescale(name, actor=actor_name(request))
+    count, deployment = await scale_and_roll(request, name, service, body.get("count"))
     return json_response({"stack": name, "service": service, "count": count,
                           "deployment": deployment.id if deployment else None})
+
+
+async def scale_and_roll(request: web.Request, name: str, service: str, count: Any
+                         ) -> tuple[int, Deployment | None]:
+    """Set a service's container count, record who did it, and roll it out (API and UI)."""
+    count = await stacks.scale(request.app[STORE], name, service, count)
+    await _record(request, "service.scale", name, service=service, count=count)
+    request.app[EVENTS].publish("service.scaled", stack=name, service=service, count=count)
+    return count, await request.app[DEPLOYER].rescale(name, actor=actor_name(request))
+
+
+async def remove_stack(request: web.Request, name: str) -> None:
+    """Delete a stack (its containers go with it: the reconciler follows), recorded (API, UI)."""
+    await request.app[STORE].stacks.delete(name)
+    await _record(request, "stack.delete", name)
+    request.app[EVENTS].publish("stack.deleted", stack=name)
 
 
 def setup(app: web.Application) -> None:

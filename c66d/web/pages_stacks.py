@@ -14,6 +14,7 @@ from c66d.errors import C66dError, Invalid
 from c66d.keys import EVENTS, LISTENERS, STORE
 from c66d.orchestrator import stacks
 from c66d.orchestrator.routes_deploy import DEPLOYER
+from c66d.orchestrator.routes_stacks import remove_stack, scale_and_roll
 from c66d.orchestrator.servicefile import ServiceFileInvalid
 from c66d.store import EnvVar
 from c66d.web.access import access
@@ -139,13 +140,10 @@ async def scale_service(request: web.Request) -> web.StreamResponse:
     name, service = request.match_info["stack"], request.match_info["service"]
     raw = (await form(request)).get("count", "")
     try:
-        count = await stacks.scale(request.app[STORE], name, service,
-                                   int(raw) if raw.strip().isdigit() else raw)
+        _, deployment = await scale_and_roll(request, name, service,
+                                             int(raw) if raw.strip().isdigit() else raw)
     except Invalid as exc:
         return await _stack_page(request, status=400, scale_error={service: exc.message})
-    await audit(request, "service.scale", stack=name, detail={"service": service, "count": count})
-    request.app[EVENTS].publish("service.scaled", stack=name, service=service, count=count)
-    deployment = await request.app[DEPLOYER].rescale(name, actor=actor_name(request))
     raise see_other(f"/deployments/{deployment.id}" if deployment else f"/stacks/{name}")
 
 
@@ -176,10 +174,7 @@ async def rollback(request: web.Request) -> web.StreamResponse:
 
 @access("stack_admin")
 async def delete_stack(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["stack"]
-    await request.app[STORE].stacks.delete(name)
-    await audit(request, "stack.delete", stack=name)
-    request.app[EVENTS].publish("stack.deleted", stack=name)
+    await remove_stack(request, request.match_info["stack"])
     raise see_other("/stacks")
 
 
