@@ -25,9 +25,17 @@ def list_stacks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(port: dict[str, Any]) -> str:
+    """A port as service.yml writes it: `3000`, `3000:80`, `3000:80:443`, `5432 tcp/5432`."""
+    text = str(port.get("container"))
+    if port.get("http") or port.get("https"):
+        text += f":{port.get('http') or ''}" + (f":{port['https']}" if port.get("https") else "")
+    return text + "".join(f" {kind}/{port[kind]}" for kind in ("tcp", "udp") if port.get(kind))
+
+
 def _describe(stack: dict[str, Any]) -> str:
     rows = [(s["name"], s["image"] or f"{s['git_url']}#{s['git_branch']}", s["count"],
-             " ".join(f"{p.get('container')}:{p.get('http') or ''}" for p in s["ports"]))
+             " ".join(_port(p) for p in s["ports"]))
             for s in stack["services"]]
     return (f"stack {stack['name']}  hook {stack['hook_url']}\n"
             + table(["SERVICE", "IMAGE / SOURCE", "COUNT", "PORTS"], rows))
